@@ -1,0 +1,1 @@
+//! The frame manager's C functions (filled in by the frames work).

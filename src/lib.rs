@@ -1,0 +1,112 @@
+//! memshim: a drop-in C-ABI memory shim for freestanding x86_64.
+//!
+//! The library gives a C kernel (or any program without a usable libc)
+//! `malloc` and friends, the `mem*` functions, a bounded-time heap and a
+//! physical frame manager. Rust users get the heap as a `GlobalAlloc`
+//! ([`MemShim`]) and, with default features off, no C symbols and no
+//! `#[panic_handler]` forced on them.
+//!
+//! Map: [`heap`] (the allocator), [`source`] (where heap memory comes from),
+//! [`frames`] (physical frames and boot memory maps), [`mem`] (memory
+//! functions), `ffi` (C symbols), [`sync`] (the lock), [`panic`] (fault
+//! reports).
+
+#![cfg_attr(not(test), no_std)]
+// The memory functions must never be compiled into calls to themselves.
+#![no_builtins]
+
+pub mod error;
+#[cfg(feature = "c-api")]
+pub mod ffi;
+pub mod frames;
+pub mod global;
+pub mod heap;
+pub mod mem;
+pub mod panic;
+pub mod platform;
+pub mod source;
+pub mod state;
+pub mod sync;
+pub mod types;
+
+pub use error::Error;
+pub use global::MemShim;
+
+use core::fmt::{self, Write};
+
+/// Current counters of the global heap and frame manager.
+pub fn stats() -> types::memshim_stats {
+    state::STATE.with(|s| {
+        let h = s.heap.stats();
+        let (frames_total, frames_free) = s.frames.counts();
+        types::memshim_stats {
+            heap_bytes_in_use: h.in_use as u64,
+            heap_bytes_free: h.free as u64,
+            heap_bytes_mapped: h.mapped as u64,
+            heap_peak_bytes_in_use: h.peak_in_use as u64,
+            live_allocations: h.live as u64,
+            total_allocations: h.total_allocs,
+            total_frees: h.total_frees,
+            heap_spans: h.spans as u64,
+            frames_total,
+            frames_free,
+        }
+    })
+}
+
+/// Walks the global heap and frame manager; returns problems found.
+pub fn check() -> usize {
+    state::STATE.with(|s| s.heap.check() + s.frames.check())
+}
+
+/// Formats a bounded summary of the global state under the lock, then hands
+/// it to `out` after the lock is released (so `out` may allocate).
+pub fn dump(out: &mut dyn FnMut(&str)) {
+    let mut buf = FixedText::<4096>::new();
+    state::STATE.with(|s| {
+        let _ = s.heap.dump(&mut buf);
+        let _ = s.frames.dump(&mut buf);
+    });
+    out(buf.as_str());
+}
+
+/// A fixed-capacity text buffer that truncates (marking the cut) instead of failing.
+pub(crate) struct FixedText<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+    truncated: bool,
+}
+
+impl<const N: usize> FixedText<N> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            buf: [0; N],
+            len: 0,
+            truncated: false,
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only whole `str`s are appended, so the prefix is valid UTF-8; an
+        // ASCII-only cut point is guaranteed by `write_str`.
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl<const N: usize> Write for FixedText<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        const MARK: &str = "...(truncated)\n";
+        if self.truncated {
+            return Ok(());
+        }
+        if self.len + s.len() + MARK.len() > N {
+            self.truncated = true;
+            self.buf[self.len..self.len + MARK.len()].copy_from_slice(MARK.as_bytes());
+            self.len += MARK.len();
+            return Ok(());
+        }
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+        self.len += s.len();
+        Ok(())
+    }
+}

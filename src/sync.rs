@@ -1,0 +1,229 @@
+//! The global lock and the interrupt/fork policy.
+//!
+//! One lock guards all of memshim's state. The built-in lock is a spin lock;
+//! in ring 0 it also saves and disables interrupts while held (the ring is
+//! read from CS, so ring-3 code never executes `cli`). `memshim_set_lock_hooks`
+//! replaces it with the caller's own lock. On a Linux host the lock is
+//! registered with `pthread_atfork` so a child forked while another thread
+//! held it can allocate.
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+/// A C lock hook.
+pub type LockHook = unsafe extern "C" fn(ctx: *mut c_void);
+
+static HOOK_LOCK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+static HOOK_UNLOCK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+static HOOK_CTX: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Installs lock hooks (both or neither). Must be called while no other
+/// thread or CPU is inside memshim, typically once at start-up.
+pub fn set_lock_hooks(lock: Option<LockHook>, unlock: Option<LockHook>, ctx: *mut c_void) {
+    let (l, u) = match (lock, unlock) {
+        (Some(l), Some(u)) => (l as *mut (), u as *mut ()),
+        _ => (core::ptr::null_mut(), core::ptr::null_mut()),
+    };
+    HOOK_CTX.store(ctx, Ordering::Release);
+    HOOK_UNLOCK.store(u, Ordering::Release);
+    HOOK_LOCK.store(l, Ordering::Release);
+}
+
+/// Data behind the global lock.
+pub struct Locked<T> {
+    held: AtomicBool,
+    /// Host: the pthread that holds the built-in lock (0 when free), to turn
+    /// re-entry from a signal handler or hook into a clear report, not a hang.
+    #[cfg(target_os = "linux")]
+    owner: core::sync::atomic::AtomicUsize,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: access to `data` is serialised by the lock.
+unsafe impl<T: Send> Sync for Locked<T> {}
+
+/// What `acquire` did, so `release` undoes exactly that.
+#[must_use]
+pub struct Token {
+    hooked: Option<(LockHook, *mut c_void)>,
+    #[cfg(target_os = "none")]
+    irq: Option<bool>,
+}
+
+impl<T> Locked<T> {
+    /// Wraps `data`.
+    pub const fn new(data: T) -> Self {
+        Self {
+            held: AtomicBool::new(false),
+            #[cfg(target_os = "linux")]
+            owner: core::sync::atomic::AtomicUsize::new(0),
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    /// Runs `f` with exclusive access to the data.
+    #[inline]
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let token = self.acquire();
+        // SAFETY: the lock is held until `release` below, so this is the
+        // only reference to the data.
+        let r = f(unsafe { &mut *self.data.get() });
+        self.release(token);
+        r
+    }
+
+    fn acquire(&self) -> Token {
+        #[cfg(target_os = "linux")]
+        host_fork::register_once();
+        let l = HOOK_LOCK.load(Ordering::Acquire);
+        if !l.is_null() {
+            // SAFETY: both hooks were stored together from valid function pointers.
+            let (lock, unlock) = unsafe {
+                (
+                    core::mem::transmute::<*mut (), LockHook>(l),
+                    core::mem::transmute::<*mut (), LockHook>(HOOK_UNLOCK.load(Ordering::Acquire)),
+                )
+            };
+            let ctx = HOOK_CTX.load(Ordering::Acquire);
+            // SAFETY: the user's hook, with the user's context.
+            unsafe { lock(ctx) };
+            return Token {
+                hooked: Some((unlock, ctx)),
+                #[cfg(target_os = "none")]
+                irq: None,
+            };
+        }
+        #[cfg(target_os = "none")]
+        let irq = if crate::platform::bare::ring0() {
+            Some(crate::platform::bare::irq_save())
+        } else {
+            None
+        };
+        self.spin_acquire();
+        Token {
+            hooked: None,
+            #[cfg(target_os = "none")]
+            irq,
+        }
+    }
+
+    #[inline]
+    fn spin_acquire(&self) {
+        while self
+            .held
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            #[cfg(target_os = "linux")]
+            if self.owner.load(Ordering::Relaxed) == current_thread() {
+                crate::panic::fatal(format_args!(
+                    "re-entrant call: memshim was called while this thread already held its lock \
+                     (from a signal handler, a lock/page hook or a panic handler?)"
+                ));
+            }
+            while self.held.load(Ordering::Relaxed) {
+                core::hint::spin_loop();
+            }
+        }
+        #[cfg(target_os = "linux")]
+        self.owner.store(current_thread(), Ordering::Relaxed);
+    }
+
+    fn spin_release(&self) {
+        #[cfg(target_os = "linux")]
+        self.owner.store(0, Ordering::Relaxed);
+        self.held.store(false, Ordering::Release);
+    }
+
+    fn release(&self, token: Token) {
+        if let Some((unlock, ctx)) = token.hooked {
+            // SAFETY: the user's unlock hook, paired with the lock hook called in acquire.
+            unsafe { unlock(ctx) };
+            return;
+        }
+        self.spin_release();
+        #[cfg(target_os = "none")]
+        if let Some(enabled) = token.irq {
+            crate::platform::bare::irq_restore(enabled);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn current_thread() -> usize {
+    // SAFETY: pthread_self has no preconditions.
+    unsafe { crate::platform::host::pthread_self() }
+}
+
+/// Fork safety on the host: hold the lock across `fork()` so the child
+/// inherits a consistent heap, then release it in both processes.
+#[cfg(target_os = "linux")]
+mod host_fork {
+    use super::*;
+
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    /// Whether `prepare` took the lock (it does not when the forking thread
+    /// already holds it, i.e. fork from a signal handler that interrupted malloc).
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+
+    #[inline]
+    pub fn register_once() {
+        if REGISTERED.load(Ordering::Relaxed) {
+            return;
+        }
+        if REGISTERED.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // SAFETY: registering plain extern "C" functions with no preconditions.
+        unsafe {
+            crate::platform::host::pthread_atfork(Some(prepare), Some(parent), Some(child));
+        }
+    }
+
+    fn lock() -> &'static Locked<crate::state::State> {
+        &crate::state::STATE
+    }
+
+    unsafe extern "C" fn prepare() {
+        let l = lock();
+        let hook = HOOK_LOCK.load(Ordering::Acquire);
+        if !hook.is_null() {
+            // SAFETY: the user's lock hook and context.
+            unsafe {
+                core::mem::transmute::<*mut (), LockHook>(hook)(HOOK_CTX.load(Ordering::Acquire))
+            };
+            TAKEN.store(true, Ordering::Relaxed);
+        } else if l.owner.load(Ordering::Relaxed) == current_thread() {
+            TAKEN.store(false, Ordering::Relaxed);
+        } else {
+            l.spin_acquire();
+            TAKEN.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn unlock_after_fork(in_child: bool) {
+        let l = lock();
+        let hook = HOOK_UNLOCK.load(Ordering::Acquire);
+        if !hook.is_null() {
+            if TAKEN.load(Ordering::Relaxed) {
+                // SAFETY: pairs with the lock hook called in prepare.
+                unsafe {
+                    core::mem::transmute::<*mut (), LockHook>(hook)(
+                        HOOK_CTX.load(Ordering::Acquire),
+                    )
+                };
+            }
+        } else if TAKEN.load(Ordering::Relaxed) || in_child {
+            l.spin_release();
+        }
+    }
+
+    unsafe extern "C" fn parent() {
+        unlock_after_fork(false);
+    }
+
+    unsafe extern "C" fn child() {
+        unlock_after_fork(true);
+    }
+}
