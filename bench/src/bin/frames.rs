@@ -1,0 +1,2 @@
+//! Frame manager benchmark (filled in by the frames work).
+fn main() {}

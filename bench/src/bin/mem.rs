@@ -1,0 +1,2 @@
+//! Memory-function benchmark (filled in by the memory functions work).
+fn main() {}
