@@ -98,9 +98,3 @@ pub fn stop() -> ! {
         core::hint::spin_loop();
     }
 }
-
-#[cfg(all(feature = "panic-handler", not(test)))]
-#[panic_handler]
-fn on_rust_panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    fatal(format_args!("internal error: {}", info))
-}

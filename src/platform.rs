@@ -131,10 +131,3 @@ pub fn set_errno(value: i32) {
 pub const ENOMEM: i32 = 12;
 /// See [`ENOMEM`].
 pub const EINVAL: i32 = 22;
-
-/// `core` for the Linux host is precompiled with unwinding tables that name
-/// this personality routine; memshim aborts on panic and never unwinds, so
-/// it is never called. (Localised in the finished archive.)
-#[cfg(all(target_os = "linux", feature = "panic-handler", not(test)))]
-#[no_mangle]
-pub extern "C" fn rust_eh_personality() {}

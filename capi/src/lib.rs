@@ -1,0 +1,23 @@
+//! memshim's C artifacts. All code lives in the `memshim` crate (its `ffi`
+//! module holds every exported symbol); this crate only links it into a
+//! static library and a shared object and supplies what a final no_std
+//! artifact needs and an rlib must not force on Rust users: the
+//! `#[panic_handler]` (routed to memshim's panic hook) and, on the Linux
+//! host, the unwinding personality symbol that the prebuilt `core` names.
+
+#![no_std]
+
+// Link every exported C symbol in.
+pub use memshim;
+
+#[panic_handler]
+fn on_rust_panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    memshim::panic::fatal(format_args!("internal error: {}", info))
+}
+
+/// `core` for the Linux host is precompiled with unwinding tables that name
+/// this personality routine; memshim aborts on panic and never unwinds, so
+/// it is never called. (Localised in the finished archive.)
+#[cfg(target_os = "linux")]
+#[no_mangle]
+pub extern "C" fn rust_eh_personality() {}
