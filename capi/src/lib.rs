@@ -5,11 +5,12 @@
 //! `#[panic_handler]` (routed to memshim's panic hook) and, on the Linux
 //! host, the unwinding personality symbol that the prebuilt `core` names.
 
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 
 // Link every exported C symbol in.
 pub use memshim;
 
+#[cfg(not(test))]
 #[panic_handler]
 fn on_rust_panic(info: &core::panic::PanicInfo<'_>) -> ! {
     memshim::panic::fatal(format_args!("internal error: {}", info))
@@ -18,6 +19,6 @@ fn on_rust_panic(info: &core::panic::PanicInfo<'_>) -> ! {
 /// `core` for the Linux host is precompiled with unwinding tables that name
 /// this personality routine; memshim aborts on panic and never unwinds, so
 /// it is never called. (Localised in the finished archive.)
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(test)))]
 #[no_mangle]
 pub extern "C" fn rust_eh_personality() {}
