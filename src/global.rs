@@ -11,12 +11,17 @@ use core::ptr::{self, NonNull};
 
 /// Allocates `size` bytes aligned to `align` (a power of two). Null on failure.
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
-    STATE
-        .with(|s| {
-            let (heap, mut src) = s.heap();
-            heap.alloc(size, align, &mut src)
-        })
-        .map_or(ptr::null_mut(), NonNull::as_ptr)
+    let r = STATE.with(|s| {
+        let (heap, mut src) = s.heap();
+        heap.alloc(size, align, &mut src)
+    });
+    match r {
+        Ok(p) => p.map_or(ptr::null_mut(), NonNull::as_ptr),
+        Err(fault) => {
+            crate::panic::report(format_args!("{}", fault));
+            ptr::null_mut()
+        }
+    }
 }
 
 /// Allocates `count * size` zeroed bytes; null on overflow or exhaustion.

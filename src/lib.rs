@@ -110,3 +110,17 @@ impl<const N: usize> Write for FixedText<N> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod header_tests {
+    /// The committed header is what cbindgen makes of the current source.
+    #[test]
+    fn committed_header_matches_the_source() {
+        let generated = include_str!(concat!(env!("OUT_DIR"), "/memshim.h"));
+        let committed = include_str!("../include/memshim.h");
+        assert!(
+            generated == committed,
+            "include/memshim.h is out of date: run `make header` and commit it"
+        );
+    }
+}
