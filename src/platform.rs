@@ -28,6 +28,7 @@ pub mod host {
             child: Option<unsafe extern "C" fn()>,
         ) -> c_int;
         pub fn pthread_self() -> usize;
+        pub fn sched_yield() -> c_int;
     }
 
     pub const PROT_READ: c_int = 1;

@@ -9,7 +9,7 @@
 
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 /// A C lock hook.
 pub type LockHook = unsafe extern "C" fn(ctx: *mut c_void);
@@ -32,11 +32,11 @@ pub fn set_lock_hooks(lock: Option<LockHook>, unlock: Option<LockHook>, ctx: *mu
 
 /// Data behind the global lock.
 pub struct Locked<T> {
-    held: AtomicBool,
-    /// Host: the pthread that holds the built-in lock (0 when free), to turn
-    /// re-entry from a signal handler or hook into a clear report, not a hang.
-    #[cfg(target_os = "linux")]
-    owner: core::sync::atomic::AtomicUsize,
+    /// 0 when free, else the holder: the holder's pthread on the host (so
+    /// ownership is taken in the same atomic step as the lock and a signal
+    /// handler can always tell whether its own thread holds it), 1 when
+    /// freestanding.
+    word: AtomicUsize,
     data: UnsafeCell<T>,
 }
 
@@ -55,9 +55,7 @@ impl<T> Locked<T> {
     /// Wraps `data`.
     pub const fn new(data: T) -> Self {
         Self {
-            held: AtomicBool::new(false),
-            #[cfg(target_os = "linux")]
-            owner: core::sync::atomic::AtomicUsize::new(0),
+            word: AtomicUsize::new(0),
             data: UnsafeCell::new(data),
         }
     }
@@ -110,30 +108,25 @@ impl<T> Locked<T> {
 
     #[inline]
     fn spin_acquire(&self) {
+        let me = current_thread();
         while self
-            .held
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .word
+            .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
             #[cfg(target_os = "linux")]
-            if self.owner.load(Ordering::Relaxed) == current_thread() {
+            if self.word.load(Ordering::Relaxed) == me {
                 crate::panic::fatal(format_args!(
                     "re-entrant call: memshim was called while this thread already held its lock \
                      (from a signal handler, a lock/page hook or a panic handler?)"
                 ));
             }
-            while self.held.load(Ordering::Relaxed) {
-                core::hint::spin_loop();
-            }
+            backoff(&self.word);
         }
-        #[cfg(target_os = "linux")]
-        self.owner.store(current_thread(), Ordering::Relaxed);
     }
 
     fn spin_release(&self) {
-        #[cfg(target_os = "linux")]
-        self.owner.store(0, Ordering::Relaxed);
-        self.held.store(false, Ordering::Release);
+        self.word.store(0, Ordering::Release);
     }
 
     fn release(&self, token: Token) {
@@ -150,10 +143,35 @@ impl<T> Locked<T> {
     }
 }
 
-#[cfg(target_os = "linux")]
+/// Who takes the lock: the pthread on the host (never 0), 1 when freestanding.
+#[inline]
 fn current_thread() -> usize {
+    #[cfg(target_os = "linux")]
     // SAFETY: pthread_self has no preconditions.
-    unsafe { crate::platform::host::pthread_self() }
+    return unsafe { crate::platform::host::pthread_self() };
+    #[cfg(not(target_os = "linux"))]
+    1
+}
+
+/// Waits until the lock looks free: a short spin, then (host) yielding the
+/// CPU so a preempted holder can run.
+#[inline(never)]
+fn backoff(word: &AtomicUsize) {
+    let mut spins = 0u32;
+    while word.load(Ordering::Relaxed) != 0 {
+        if spins < 64 {
+            spins += 1;
+            core::hint::spin_loop();
+        } else {
+            #[cfg(target_os = "linux")]
+            // SAFETY: sched_yield has no preconditions.
+            unsafe {
+                crate::platform::host::sched_yield();
+            }
+            #[cfg(not(target_os = "linux"))]
+            core::hint::spin_loop();
+        }
+    }
 }
 
 /// Fork safety on the host: hold the lock across `fork()` so the child
@@ -194,7 +212,7 @@ mod host_fork {
                 core::mem::transmute::<*mut (), LockHook>(hook)(HOOK_CTX.load(Ordering::Acquire))
             };
             TAKEN.store(true, Ordering::Relaxed);
-        } else if l.owner.load(Ordering::Relaxed) == current_thread() {
+        } else if l.word.load(Ordering::Relaxed) == current_thread() {
             TAKEN.store(false, Ordering::Relaxed);
         } else {
             l.spin_acquire();

@@ -16,9 +16,15 @@ fn on_rust_panic(info: &core::panic::PanicInfo<'_>) -> ! {
     memshim::panic::fatal(format_args!("internal error: {}", info))
 }
 
-/// `core` for the Linux host is precompiled with unwinding tables that name
-/// this personality routine; memshim aborts on panic and never unwinds, so
-/// it is never called. (Localised in the finished archive.)
+// `core` for the Linux host is precompiled with unwinding tables that name
+// `rust_eh_personality`; memshim aborts on panic and never unwinds, so it is
+// never called. Defined hidden, so the shared object does not export it
+// (the finished archive localises it too).
 #[cfg(all(target_os = "linux", not(test)))]
-#[no_mangle]
-pub extern "C" fn rust_eh_personality() {}
+core::arch::global_asm!(
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality,@function",
+    "rust_eh_personality:",
+    "ud2",
+);
