@@ -3,7 +3,7 @@
 //! the first `int` of newlib's `struct _reent`.
 
 use super::stdlib;
-use crate::platform::ENOMEM;
+use crate::platform::{EINVAL, ENOMEM};
 use core::ffi::{c_int, c_void};
 
 fn set_reent_errno(reent: *mut c_void, value: c_int) {
@@ -69,6 +69,10 @@ pub unsafe extern "C" fn _realloc_r(
 #[cfg(not(memshim_no_newlib_decls))]
 #[no_mangle]
 pub extern "C" fn _memalign_r(reent: *mut c_void, alignment: usize, size: usize) -> *mut c_void {
+    if stdlib::memalign_alignment(alignment).is_none() {
+        set_reent_errno(reent, EINVAL);
+        return core::ptr::null_mut();
+    }
     reent_oom(reent, stdlib::memalign(alignment, size))
 }
 

@@ -148,11 +148,17 @@ pub extern "C" fn aligned_alloc(alignment: usize, size: usize) -> *mut c_void {
 #[cfg(not(memshim_no_std_decls))]
 #[no_mangle]
 pub extern "C" fn memalign(alignment: usize, size: usize) -> *mut c_void {
-    let Some(align) = alignment.max(MIN_ALIGN).checked_next_power_of_two() else {
+    let Some(align) = memalign_alignment(alignment) else {
         set_errno(EINVAL);
         return ptr::null_mut();
     };
     oom(global::alloc(size, align)).cast()
+}
+
+/// `memalign`'s alignment rule: at least 16, rounded up to a power of two;
+/// `None` when too large to round (EINVAL). Shared with `_memalign_r`.
+pub(super) fn memalign_alignment(alignment: usize) -> Option<usize> {
+    alignment.max(MIN_ALIGN).checked_next_power_of_two()
 }
 
 /// Obsolete `valloc`: `size` bytes aligned to the page size (4096).

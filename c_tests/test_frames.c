@@ -1,0 +1,405 @@
+/* The frame manager through the C header: init from plain ranges and from
+ * synthetic Multiboot 1 and 2 structures, single and contiguous frames,
+ * reservations, misuse reports, and the heap growing from frames.
+ *
+ * A 16 MiB mapping plays physical memory 0..16 MiB (phys_offset = its
+ * address, phys_limit = 16 MiB); the memory maps claim more RAM above it,
+ * which memshim tracks and hands out but never touches. Each test runs in
+ * its own child process, so each one starts with no frame manager. */
+#include "harness.h"
+
+#ifdef HARNESS_REFERENCE
+#pragma weak memshim_init_multiboot
+#pragma weak memshim_frames_init
+#pragma weak memshim_frame_alloc
+#pragma weak memshim_frame_alloc_contiguous
+#pragma weak memshim_frame_free
+#pragma weak memshim_frame_free_contiguous
+#pragma weak memshim_frame_reserve
+#endif
+
+#define MiB ((uint64_t)1 << 20)
+#define GiB ((uint64_t)1 << 30)
+#define FRAME ((uint64_t)4096)
+#define RAM_SIZE (16 * MiB)
+#define KERNEL_START (1 * MiB)
+#define KERNEL_END (2 * MiB + 0x123)
+
+static unsigned char *ram;
+
+static void ram_map(void)
+{
+    if (!ram) {
+        void *m = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) {
+            perror("mmap");
+            abort();
+        }
+        ram = (unsigned char *)m;
+    }
+}
+
+static struct memshim_boot_config config(void)
+{
+    ram_map();
+    struct memshim_boot_config c = {
+        .kernel_start = KERNEL_START,
+        .kernel_end = KERNEL_END,
+        .phys_offset = (uint64_t)(uintptr_t)ram,
+        .phys_limit = RAM_SIZE,
+    };
+    return c;
+}
+
+static void put32(uint64_t phys, uint32_t v) { memcpy(ram + phys, &v, 4); }
+static void put64(uint64_t phys, uint64_t v) { memcpy(ram + phys, &v, 8); }
+
+static int init_ranges(uint64_t ram_bytes)
+{
+    struct memshim_boot_config c = config();
+    struct memshim_range r = {0, ram_bytes};
+    return memshim_frames_init(&r, 1, &c);
+}
+
+/* Takes every frame; checks each against the forbidden ranges; returns
+ * the count and gives them all back. */
+struct span { uint64_t start, end; };
+
+static uint64_t drain_and_check(const struct span *forbidden, size_t n)
+{
+    /* mmap, not malloc: the heap itself would take frames. */
+    size_t cap = 1 << 20, count = 0;
+    void *m = mmap(NULL, cap * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return 0;
+    uint64_t *all = (uint64_t *)m;
+    for (uint64_t f; (f = memshim_frame_alloc()) != 0;) {
+        CHECKF(f % FRAME == 0 && f >= MiB, "frame %#llx", (unsigned long long)f);
+        for (size_t i = 0; i < n; i++)
+            CHECKF(!(f < forbidden[i].end && forbidden[i].start < f + FRAME),
+                   "frame %#llx inside a reserved range", (unsigned long long)f);
+        if (count == cap)
+            break;
+        all[count++] = f;
+    }
+    struct memshim_stats s = stats_now();
+    CHECK(s.frames_free == 0);
+    for (size_t i = 0; i < count; i++)
+        memshim_frame_free(all[i]);
+    munmap(m, cap * sizeof(uint64_t));
+    return count;
+}
+
+/* ---- plain ranges ---------------------------------------------------- */
+
+TEST(frames_init_from_ranges_and_alloc_free)
+{
+    MEMSHIM_ONLY();
+    REQUIRE(memshim_frame_alloc() == 0); /* not initialised yet */
+    REQUIRE(init_ranges(256 * MiB) == 0);
+    struct memshim_stats a = stats_now();
+    CHECK(a.frames_total > 60000 && a.frames_free == a.frames_total);
+    uint64_t f = memshim_frame_alloc();
+    CHECK(f >= 16 * MiB && f % FRAME == 0); /* above the ISA-DMA zone first */
+    CHECK(stats_now().frames_free == a.frames_free - 1);
+    memshim_frame_free(f);
+    CHECK(stats_now().frames_free == a.frames_free);
+    struct span none[] = {{0, MiB}, {KERNEL_START, KERNEL_END}};
+    CHECK(drain_and_check(none, 2) == a.frames_total);
+    CHECK(stats_now().frames_free == a.frames_total);
+    CHECK(memshim_check() == 0);
+}
+
+TEST(frames_init_refuses_bad_input)
+{
+    MEMSHIM_ONLY();
+    struct memshim_boot_config c = config();
+    struct memshim_range r = {0, 64 * MiB};
+    CHECK(memshim_frame_reserve(2 * MiB, FRAME) == MEMSHIM_ENOTINIT);
+    CHECK(memshim_frames_init(&r, 1, NULL) == MEMSHIM_EINVAL);
+    CHECK(memshim_frames_init(NULL, 1, &c) == MEMSHIM_EINVAL);
+    CHECK(memshim_frames_init(&r, 5000, &c) == MEMSHIM_EINVAL);
+    CHECK(memshim_init_multiboot(0x2BADB002, NULL, &c) == MEMSHIM_EINVAL);
+    CHECK(memshim_init_multiboot(0x36D76289, NULL, &c) == MEMSHIM_EINVAL);
+    CHECK(memshim_init_multiboot(0x12345678, ram, &c) == MEMSHIM_EMAGIC);
+    struct memshim_range wrap = {UINT64_MAX - 100, 200};
+    CHECK(memshim_frames_init(&wrap, 1, &c) == MEMSHIM_ERANGE);
+    struct memshim_boot_config odd = c;
+    odd.phys_offset += 8;
+    CHECK(memshim_frames_init(&r, 1, &odd) == MEMSHIM_EINVAL);
+    struct memshim_boot_config tiny = c;
+    tiny.phys_limit = MiB; /* no room below the limit for the bitmap */
+    CHECK(memshim_frames_init(&r, 1, &tiny) == MEMSHIM_ENOMEM);
+    struct memshim_range low = {0, 640 * 1024};
+    CHECK(memshim_frames_init(&low, 1, &c) == MEMSHIM_ENOMEM);
+    CHECK(stats_now().frames_total == 0);
+    CHECK(memshim_frames_init(&r, 1, &c) == 0);
+    CHECK(memshim_frames_init(&r, 1, &c) == MEMSHIM_EALREADY);
+    CHECK(memshim_init_multiboot(0x2BADB002, ram, &c) == MEMSHIM_EALREADY);
+}
+
+/* ---- Multiboot 1 ----------------------------------------------------- */
+
+#define MB1_INFO 0x10000u /* where GRUB-like loaders put it: below 1 MiB */
+#define MB1_MMAP 0x10100u
+#define MB1_MODS 0x10400u
+#define MB1_MODSTR 0x10500u
+#define MB1_CMDLINE 0x10600u
+#define MODULE_START (3 * MiB)
+#define MODULE_END (3 * MiB + 100000)
+
+static uint32_t mb1_entry(uint32_t at, uint64_t base, uint64_t len, uint32_t type)
+{
+    put32(at, 20);       /* +0  size of the rest of the entry */
+    put64(at + 4, base); /* +4  base_addr */
+    put64(at + 12, len); /* +12 length */
+    put32(at + 20, type); /* +20 type: 1 = usable RAM */
+    return at + 24;
+}
+
+static void mb1_build(void)
+{
+    ram_map();
+    uint32_t end = MB1_MMAP;
+    end = mb1_entry(end, 0, 0x9FC00, 1);
+    end = mb1_entry(end, 0x9FC00, 0x400, 2);
+    end = mb1_entry(end, 4 * GiB, 64 * MiB, 1); /* unsorted, above 4 GiB */
+    end = mb1_entry(end, MiB, 127 * MiB, 1);
+    end = mb1_entry(end, 64 * MiB, 0, 1); /* zero-sized */
+    put32(MB1_MODS + 0, (uint32_t)MODULE_START); /* mod_start */
+    put32(MB1_MODS + 4, (uint32_t)MODULE_END);   /* mod_end */
+    put32(MB1_MODS + 8, MB1_MODSTR);             /* string */
+    memcpy(ram + MB1_MODSTR, "initrd", 7);
+    memcpy(ram + MB1_CMDLINE, "console=ttyS0", 14);
+    memset(ram + MB1_INFO, 0, 116);
+    put32(MB1_INFO + 0, 1u << 0 | 1u << 2 | 1u << 3 | 1u << 6); /* flags: mem, cmdline, mods, mmap */
+    put32(MB1_INFO + 4, 639);              /* mem_lower (KiB) */
+    put32(MB1_INFO + 8, 127 * 1024);       /* mem_upper (KiB above 1 MiB) */
+    put32(MB1_INFO + 16, MB1_CMDLINE);     /* cmdline */
+    put32(MB1_INFO + 20, 1);               /* mods_count */
+    put32(MB1_INFO + 24, MB1_MODS);        /* mods_addr */
+    put32(MB1_INFO + 44, end - MB1_MMAP);  /* mmap_length */
+    put32(MB1_INFO + 48, MB1_MMAP);        /* mmap_addr */
+}
+
+TEST(multiboot1_map_modules_and_exhaustion)
+{
+    MEMSHIM_ONLY();
+    mb1_build();
+    struct memshim_boot_config c = config();
+    REQUIRE(memshim_init_multiboot(0x2BADB002, ram + MB1_INFO, &c) == 0);
+    struct memshim_stats s = stats_now();
+    /* 127 MiB + 64 MiB of frames, minus the kernel (257), module (25), bitmap. */
+    uint64_t most = (127 * MiB + 64 * MiB) / FRAME - 257 - 25;
+    CHECKF(s.frames_total < most && s.frames_total > most - 100, "%llu", (unsigned long long)s.frames_total);
+    struct span forbidden[] = {
+        {0, MiB}, {KERNEL_START, KERNEL_END}, {MODULE_START, MODULE_END}, {128 * MiB, 4 * GiB},
+    };
+    uint64_t n = drain_and_check(forbidden, 4);
+    CHECK(n == s.frames_total);
+    CHECK(drain_and_check(forbidden, 4) == n); /* the same count again */
+    CHECK(memshim_check() == 0);
+}
+
+TEST(multiboot1_malformed_map_is_refused)
+{
+    MEMSHIM_ONLY();
+    mb1_build();
+    struct memshim_boot_config c = config();
+    put32(MB1_MMAP, 12); /* first entry's size field below the 20-byte minimum */
+    CHECK(memshim_init_multiboot(0x2BADB002, ram + MB1_INFO, &c) == MEMSHIM_EBOOTINFO);
+    mb1_build();
+    put32(MB1_INFO + 44, 24 * 5 - 4); /* mmap_length cuts the last entry */
+    CHECK(memshim_init_multiboot(0x2BADB002, ram + MB1_INFO, &c) == MEMSHIM_EBOOTINFO);
+    mb1_build();
+    put32(MB1_INFO + 48, (uint32_t)(RAM_SIZE - 8)); /* map above phys_limit */
+    CHECK(memshim_init_multiboot(0x2BADB002, ram + MB1_INFO, &c) == MEMSHIM_ERANGE);
+    mb1_build();
+    put32(MB1_INFO + 0, 1u << 3); /* no map, no mem_lower/mem_upper */
+    CHECK(memshim_init_multiboot(0x2BADB002, ram + MB1_INFO, &c) == MEMSHIM_ENOMMAP);
+    mb1_build();
+    put32(MB1_INFO + 0, 1u << 0); /* no map: mem_upper decides */
+    CHECK(memshim_init_multiboot(0x2BADB002, ram + MB1_INFO, &c) == 0);
+    CHECK(stats_now().frames_total > 127 * MiB / FRAME - 300);
+}
+
+/* ---- Multiboot 2 ----------------------------------------------------- */
+
+#define MB2_AT (5 * MiB) /* above 1 MiB: its own reservation shows */
+
+static uint32_t mb2_tag(uint32_t at, uint32_t type, uint32_t size)
+{
+    at = (at + 7) & ~7u;     /* tags start 8-byte aligned */
+    put32(MB2_AT + at, type); /* +0 type */
+    put32(MB2_AT + at + 4, size); /* +4 size, header included */
+    return at;
+}
+
+static uint32_t mb2_build(uint32_t entry_size)
+{
+    ram_map();
+    memset(ram + MB2_AT, 0, 4096);
+    uint32_t at = 8;
+    uint32_t t = mb2_tag(at, 1, 8 + 6); /* command line "quiet" */
+    memcpy(ram + MB2_AT + t + 8, "quiet", 6);
+    at = t + 14;
+    t = mb2_tag(at, 3, 16 + 7); /* module: mod_start, mod_end, "initrd" */
+    put32(MB2_AT + t + 8, (uint32_t)MODULE_START);
+    put32(MB2_AT + t + 12, (uint32_t)MODULE_END);
+    memcpy(ram + MB2_AT + t + 16, "initrd", 7);
+    at = t + 23;
+    uint64_t map[3][3] = {{0, 0x9FC00, 1}, {MiB, 127 * MiB, 1}, {4 * GiB, 64 * MiB, 1}};
+    t = mb2_tag(at, 6, 16 + 3 * entry_size); /* memory map */
+    put32(MB2_AT + t + 8, entry_size); /* entry_size */
+    put32(MB2_AT + t + 12, 0);         /* entry_version */
+    for (uint32_t i = 0; i < 3; i++) {
+        uint64_t e = MB2_AT + t + 16 + i * entry_size;
+        put64(e, map[i][0]);                /* base_addr */
+        put64(e + 8, map[i][1]);            /* length */
+        put32(e + 16, (uint32_t)map[i][2]); /* type */
+    }
+    at = t + 16 + 3 * entry_size;
+    t = mb2_tag(at, 0, 8); /* end tag */
+    put32(MB2_AT, t + 8);  /* total_size */
+    return t + 8;
+}
+
+TEST(multiboot2_map_modules_and_exhaustion)
+{
+    MEMSHIM_ONLY();
+    uint32_t total = mb2_build(24);
+    struct memshim_boot_config c = config();
+    REQUIRE(memshim_init_multiboot(0x36D76289, ram + MB2_AT, &c) == 0);
+    struct span forbidden[] = {
+        {0, MiB}, {KERNEL_START, KERNEL_END}, {MODULE_START, MODULE_END}, {MB2_AT, MB2_AT + total},
+    };
+    uint64_t n = drain_and_check(forbidden, 4);
+    CHECK(n == stats_now().frames_total && n > 190 * MiB / FRAME - 400);
+    CHECK(memshim_check() == 0);
+}
+
+TEST(multiboot2_malformed_is_refused)
+{
+    MEMSHIM_ONLY();
+    struct memshim_boot_config c = config();
+    mb2_build(20); /* entry_size smaller than an entry */
+    CHECK(memshim_init_multiboot(0x36D76289, ram + MB2_AT, &c) == MEMSHIM_EBOOTINFO);
+    uint32_t total = mb2_build(24);
+    put32(MB2_AT, total - 8); /* total_size cuts off the end tag */
+    CHECK(memshim_init_multiboot(0x36D76289, ram + MB2_AT, &c) == MEMSHIM_EBOOTINFO);
+    mb2_build(24);
+    put32(MB2_AT + 12, 0x10000); /* first tag runs past the structure */
+    CHECK(memshim_init_multiboot(0x36D76289, ram + MB2_AT, &c) == MEMSHIM_EBOOTINFO);
+    CHECK(memshim_init_multiboot(0x36D76289, ram + MB2_AT + 0, NULL) == MEMSHIM_EINVAL);
+    CHECK(mb2_build(32) > 0); /* a larger entry_size is valid */
+    CHECK(memshim_init_multiboot(0x36D76289, ram + MB2_AT, &c) == 0);
+}
+
+/* ---- contiguous, reserve, heap -------------------------------------- */
+
+TEST(contiguous_dma_frames)
+{
+    MEMSHIM_ONLY();
+    REQUIRE(init_ranges(256 * MiB) == 0);
+    uint64_t d = memshim_frame_alloc_contiguous(16, 64 * 1024, 16 * MiB);
+    CHECK(d >= MiB && d % (64 * 1024) == 0 && d + 16 * FRAME <= 16 * MiB);
+    uint64_t big = memshim_frame_alloc_contiguous(512, 2 * MiB, 0);
+    CHECK(big != 0 && big % (2 * MiB) == 0);
+    CHECK(memshim_frame_alloc_contiguous(0, 0, 0) == 0);
+    CHECK(memshim_frame_alloc_contiguous(1, 3 * FRAME, 0) == 0);
+    CHECK(memshim_frame_alloc_contiguous(1, 0, MiB) == 0);
+    CHECK(memshim_frame_alloc_contiguous(SIZE_MAX, 0, 0) == 0);
+    memshim_frame_free_contiguous(d, 16);
+    memshim_frame_free_contiguous(big, 512);
+    struct memshim_stats s = stats_now();
+    CHECK(s.frames_free == s.frames_total);
+    CHECK(memshim_check() == 0);
+}
+
+TEST(reserve_keeps_frames_out)
+{
+    MEMSHIM_ONLY();
+    REQUIRE(init_ranges(64 * MiB) == 0);
+    uint64_t total = stats_now().frames_total;
+    CHECK(memshim_frame_reserve(40 * MiB + 5, 2 * FRAME) == 0); /* 3 frames */
+    CHECK(memshim_frame_reserve(0xFD000000u, 8 * MiB) == 0);    /* not RAM: fine */
+    CHECK(stats_now().frames_total == total - 3);
+    CHECK(memshim_frame_reserve(0, 0) == MEMSHIM_EINVAL);
+    CHECK(memshim_frame_reserve(UINT64_MAX - 10, 100) == MEMSHIM_ERANGE);
+    uint64_t f = memshim_frame_alloc();
+    CHECK(memshim_frame_reserve(f, 1) == MEMSHIM_EOVERLAP);
+    struct span r[] = {{40 * MiB, 40 * MiB + 3 * FRAME}};
+    CHECK(drain_and_check(r, 1) == total - 4);
+}
+
+TEST(heap_grows_from_frames)
+{
+    MEMSHIM_ONLY();
+    REQUIRE(init_ranges(256 * MiB) == 0);
+    uint64_t before = stats_now().frames_free;
+    size_t len = 6 * MiB;
+    unsigned char *p = malloc(len);
+    REQUIRE(p != NULL);
+    CHECK(p >= ram && p + len <= ram + RAM_SIZE); /* from frames below phys_limit */
+    memset(p, 0x5A, len);
+    CHECK(stats_now().frames_free <= before - len / FRAME);
+    free(p);
+    CHECK(memshim_check() == 0);
+}
+
+/* ---- misuse ---------------------------------------------------------- */
+
+static char last_msg[256];
+static int reports;
+
+static void record(const char *msg, size_t len, void *ctx)
+{
+    (void)ctx;
+    snprintf(last_msg, sizeof last_msg, "%.*s", (int)len, msg);
+    reports++;
+}
+
+TEST(frame_misuse_is_reported_with_the_address)
+{
+    MEMSHIM_ONLY();
+    REQUIRE(init_ranges(64 * MiB) == 0);
+    memshim_set_panic_handler(record, NULL);
+    uint64_t f = memshim_frame_alloc();
+    memshim_frame_free(f);
+    uint64_t free_before = stats_now().frames_free;
+    memshim_frame_free(f);
+    CHECK(reports == 1 && strstr(last_msg, "double free") != NULL);
+    CHECK(harness_names_address(last_msg, f, f));
+    memshim_frame_free(KERNEL_START); /* reserved: never allocated */
+    CHECK(reports == 2 && strstr(last_msg, "reserved") != NULL);
+    memshim_frame_free(f + 12); /* not a frame address */
+    CHECK(reports == 3 && strstr(last_msg, "unaligned") != NULL);
+    memshim_frame_free(8 * GiB); /* not RAM */
+    CHECK(reports == 4 && harness_names_address(last_msg, 8 * GiB, 8 * GiB));
+    uint64_t run = memshim_frame_alloc_contiguous(4, 0, 0);
+    memshim_frame_free(run + FRAME);
+    memshim_frame_free_contiguous(run, 4); /* frees nothing: one is already free */
+    CHECK(reports == 5 && harness_names_address(last_msg, run + FRAME, run + FRAME));
+    CHECK(stats_now().frames_free == free_before - 3);
+    CHECK(memshim_check() == 0);
+    memshim_set_panic_handler(NULL, NULL);
+}
+
+static void double_free_default(void *arg)
+{
+    (void)arg;
+    if (init_ranges(64 * MiB) != 0)
+        return;
+    uint64_t f = memshim_frame_alloc();
+    harness_note(0, (void *)(uintptr_t)f);
+    memshim_frame_free(f);
+    memshim_frame_free(f);
+}
+
+TEST(frame_double_free_aborts_by_default)
+{
+    MEMSHIM_ONLY();
+    struct harness_child c;
+    harness_run_child(double_free_default, NULL, &c);
+    EXPECT_ABORT(&c, "double free", c.noted[0], c.noted[0]);
+}
