@@ -30,3 +30,10 @@ test-lint:
 	$(CARGO) clippy --release --target $(KTARGET) -- -D warnings
 
 TEST_STEPS += test-lint test-rust
+
+# Heap benchmark: memshim's malloc/free against glibc's, one run, ratios.
+.PHONY: bench-heap
+bench-heap:
+	$(CARGO) run --release -q -p memshim-bench --bin bench-heap
+
+BENCH_STEPS += bench-heap

@@ -27,7 +27,6 @@ pub mod host {
             parent: Option<unsafe extern "C" fn()>,
             child: Option<unsafe extern "C" fn()>,
         ) -> c_int;
-        pub fn pthread_self() -> usize;
         pub fn sched_yield() -> c_int;
     }
 

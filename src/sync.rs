@@ -9,7 +9,7 @@
 
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// A C lock hook.
 pub type LockHook = unsafe extern "C" fn(ctx: *mut c_void);
@@ -72,6 +72,7 @@ impl<T> Locked<T> {
     }
 
     fn acquire(&self) -> Token {
+        // Outside the lock: pthread_atfork may itself allocate.
         #[cfg(target_os = "linux")]
         host_fork::register_once();
         let l = HOOK_LOCK.load(Ordering::Acquire);
@@ -147,8 +148,17 @@ impl<T> Locked<T> {
 #[inline]
 fn current_thread() -> usize {
     #[cfg(target_os = "linux")]
-    // SAFETY: pthread_self has no preconditions.
-    return unsafe { crate::platform::host::pthread_self() };
+    {
+        // The thread control block's self pointer at %fs:0 (x86_64 psABI TLS,
+        // glibc and musl): unique per live thread and never 0; what
+        // pthread_self returns, without the call.
+        let tcb: usize;
+        // SAFETY: reads one word of the current thread's TCB, always mapped.
+        unsafe {
+            core::arch::asm!("mov {0}, qword ptr fs:[0]", out(reg) tcb, options(nostack, readonly, preserves_flags))
+        };
+        tcb
+    }
     #[cfg(not(target_os = "linux"))]
     1
 }
@@ -179,6 +189,7 @@ fn backoff(word: &AtomicUsize) {
 #[cfg(target_os = "linux")]
 mod host_fork {
     use super::*;
+    use core::sync::atomic::AtomicBool;
 
     static REGISTERED: AtomicBool = AtomicBool::new(false);
     /// Whether `prepare` took the lock (it does not when the forking thread

@@ -26,3 +26,44 @@ pub struct memshim_stats {
     /// Frames free now.
     pub frames_free: u64,
 }
+
+/// Where the kernel is and how memshim reaches physical memory; passed to
+/// `memshim_init_multiboot` and `memshim_frames_init`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct memshim_boot_config {
+    /// Physical start of the kernel image (reserved with `kernel_end`).
+    pub kernel_start: u64,
+    /// Physical end (exclusive) of the kernel image.
+    pub kernel_end: u64,
+    /// virtual = physical + phys_offset (0: identity-mapped). Page-aligned.
+    pub phys_offset: u64,
+    /// memshim touches physical memory only below this: its bitmap and the
+    /// heap's frames (0: no limit). Frames above it are still handed out.
+    pub phys_limit: u64,
+}
+
+/// A physical memory range `[base, base + length)`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct memshim_range {
+    /// Physical start.
+    pub base: u64,
+    /// Length in bytes.
+    pub length: u64,
+}
+
+// The C header mirrors these layouts.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<memshim_boot_config>() == 32);
+    assert!(offset_of!(memshim_boot_config, kernel_start) == 0);
+    assert!(offset_of!(memshim_boot_config, kernel_end) == 8);
+    assert!(offset_of!(memshim_boot_config, phys_offset) == 16);
+    assert!(offset_of!(memshim_boot_config, phys_limit) == 24);
+    assert!(size_of::<memshim_range>() == 16);
+    assert!(offset_of!(memshim_range, base) == 0);
+    assert!(offset_of!(memshim_range, length) == 8);
+};

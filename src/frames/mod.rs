@@ -1,47 +1,434 @@
-//! Physical frame manager (placeholder; the frames issue fills this in).
+//! Physical frame manager: a bitmap of 4 KiB frames fed from the boot
+//! loader's memory map, with a summary tree for O(1) single-frame
+//! allocation at any fill level, constrained contiguous runs (count,
+//! alignment, `below`) and heap growth from frames.
+//!
+//! * Frames below 1 MiB are never handed out. Single frames come from above
+//!   16 MiB first (next fit from a hint), so the ISA-DMA zone stays free for
+//!   [`FrameManager::alloc_contiguous`].
+//! * Physical memory is reached through `phys_offset` only (virtual =
+//!   physical + offset) and touched only below `phys_limit`: the bitmap and
+//!   heap frames live there; frames above are tracked and handed out.
+//! * Each frame is free, allocated or reserved (holes in the map, below
+//!   1 MiB, kernel, boot info, modules, the bitmap, `reserve`). Freeing a
+//!   frame that is free or reserved is a [`FrameFault`], reported through the
+//!   panic hook by the global wrappers.
+//!
+//! Map: [`bitmap`] (the bit operations), [`boot`] (boot-info parsing),
+//! [`global`] (the global instance, `GlobalFrames` for the `x86_64` crate).
 
+pub mod bitmap;
+pub mod boot;
+pub mod global;
+#[cfg(test)]
+mod tests;
+
+pub use global::GlobalFrames;
+
+use crate::error::Error;
+use crate::types::{memshim_boot_config, memshim_range};
+use bitmap::{Bitmap, Shape};
+use boot::{BootMap, Multiboot1, Multiboot2, Phys, Ranges};
+use core::fmt;
 use core::ptr::NonNull;
+
+/// Frame size.
+pub(crate) const FRAME: u64 = 4096;
+/// First frame ever handed out (1 MiB).
+const LOW: u64 = (1 << 20) / FRAME;
+/// First frame of the preferred zone for single frames (16 MiB).
+const HIGH: u64 = (16 << 20) / FRAME;
+/// The architectural physical address limit (52 bits).
+const MAX_PHYS: u64 = 1 << 52;
+
+/// Misuse found when frames are given back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameFault {
+    /// The frame manager was never initialised.
+    NotInitialised(u64),
+    /// The address is not 4 KiB-aligned.
+    Misaligned(u64),
+    /// The address is not in RAM the frame manager tracks.
+    NotTracked(u64),
+    /// The frame is reserved: it was never handed out.
+    Reserved(u64),
+    /// The frame is already free.
+    DoubleFree(u64),
+}
+
+impl fmt::Display for FrameFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            FrameFault::NotInitialised(a) => write!(
+                f,
+                "frame free of {:#x} before the frame manager was initialised",
+                a
+            ),
+            FrameFault::Misaligned(a) => write!(f, "frame free of unaligned address {:#x}", a),
+            FrameFault::NotTracked(a) => {
+                write!(
+                    f,
+                    "frame free of {:#x}: not RAM the frame manager tracks",
+                    a
+                )
+            }
+            FrameFault::Reserved(a) => write!(
+                f,
+                "frame free of reserved frame {:#x}: it was never allocated",
+                a
+            ),
+            FrameFault::DoubleFree(a) => write!(f, "double free of frame {:#x}", a),
+        }
+    }
+}
+
+/// The bitmap block, once placed.
+struct Table {
+    words: NonNull<u64>,
+    shape: Shape,
+    phys: u64,
+}
+
+impl Table {
+    fn view(&self) -> Bitmap<'_, &[u64]> {
+        // SAFETY: `words` points to `shape.words()` words of RAM reserved for
+        // the table at init (see `FrameManager::init`'s contract); shared
+        // access through `&self`.
+        let w = unsafe { core::slice::from_raw_parts(self.words.as_ptr(), self.shape.words()) };
+        Bitmap::new(w, &self.shape)
+    }
+
+    fn view_mut(&mut self) -> Bitmap<'_, &mut [u64]> {
+        // SAFETY: as in `view`; exclusive through `&mut self`.
+        let w = unsafe { core::slice::from_raw_parts_mut(self.words.as_ptr(), self.shape.words()) };
+        Bitmap::new(w, &self.shape)
+    }
+}
 
 /// The frame manager. Inactive until initialised.
 pub struct FrameManager {
-    _private: (),
+    table: Option<Table>,
+    phys: Phys,
+    /// Next-fit position for single frames (>= HIGH).
+    hint: u64,
+    free: u64,
+    managed: u64,
 }
+
+// SAFETY: the manager exclusively owns its bitmap memory; the raw pointer
+// is never shared outside it.
+unsafe impl Send for FrameManager {}
 
 impl FrameManager {
     /// An uninitialised manager: every call fails or returns nothing.
     pub const fn new() -> Self {
-        Self { _private: () }
+        Self {
+            table: None,
+            phys: Phys {
+                offset: 0,
+                limit: 0,
+            },
+            hint: HIGH,
+            free: 0,
+            managed: 0,
+        }
     }
 
-    /// Heap growth: `min` bytes (a multiple of 4096) of contiguous frames
+    /// Whether `init_*` has succeeded.
+    pub fn is_initialised(&self) -> bool {
+        self.table.is_some()
+    }
+
+    /// Starts the manager from a Multiboot 1 (`0x2BADB002`) or Multiboot 2
+    /// (`0x36D76289`) information structure at virtual address `info`.
+    ///
+    /// # Safety
+    /// As for [`FrameManager::init_ranges`]; in addition `info` must be NULL
+    /// or readable (52 bytes for Multiboot 1, `total_size` bytes for
+    /// Multiboot 2), and the physical addresses inside it are read through
+    /// `phys_offset` below `phys_limit`.
+    pub unsafe fn init_multiboot(
+        &mut self,
+        magic: u32,
+        info: *const u8,
+        cfg: &memshim_boot_config,
+    ) -> Result<(), Error> {
+        if self.is_initialised() {
+            return Err(Error::Already);
+        }
+        let phys = phys_of(cfg)?;
+        match magic {
+            // SAFETY: forwarded contract.
+            boot::MB1_MAGIC => self.init(unsafe { &Multiboot1::parse(info, phys)? }, cfg),
+            // SAFETY: forwarded contract.
+            boot::MB2_MAGIC => self.init(unsafe { &Multiboot2::parse(info, phys)? }, cfg),
+            _ => Err(Error::BadMagic),
+        }
+    }
+
+    /// Starts the manager from a list of usable physical ranges (any order,
+    /// overlaps merged, partial pages dropped).
+    ///
+    /// # Safety
+    /// Physical memory below `cfg.phys_limit` (everything, if 0) must be
+    /// mapped writable at `cfg.phys_offset`, and the usable ranges must be
+    /// RAM that nothing else uses except the kernel image `[kernel_start,
+    /// kernel_end)` and what the boot loader handed over: the manager takes
+    /// ownership of it for its lifetime.
+    pub unsafe fn init_ranges(
+        &mut self,
+        usable: &[memshim_range],
+        cfg: &memshim_boot_config,
+    ) -> Result<(), Error> {
+        if self.is_initialised() {
+            return Err(Error::Already);
+        }
+        self.init(&Ranges::new(usable)?, cfg)
+    }
+
+    /// Sizes, places and fills the bitmap from `map`.
+    fn init(&mut self, map: &dyn BootMap, cfg: &memshim_boot_config) -> Result<(), Error> {
+        let phys = phys_of(cfg)?;
+        let mut top = 0;
+        map.entries(&mut |base, len, usable| {
+            if usable && len >= FRAME {
+                top = top.max(base.saturating_add(len).min(MAX_PHYS) / FRAME);
+            }
+        });
+        if top <= LOW {
+            return Err(Error::NoMemory);
+        }
+        let shape = Shape::new(top).ok_or(Error::Range)?;
+        let bytes = shape.bytes().next_multiple_of(FRAME);
+        let at = place(map, cfg, bytes, phys.limit).ok_or(Error::NoMemory)?;
+        let virt = (at + phys.offset) as *mut u64;
+        let words = NonNull::new(virt).ok_or(Error::NoMemory)?;
+        let mut table = Table {
+            words,
+            shape,
+            phys: at,
+        };
+        let mut b = table.view_mut();
+        b.clear_all();
+        map.entries(&mut |base, len, usable| {
+            if usable {
+                let end = base.saturating_add(len);
+                b.set_reserved(base.div_ceil(FRAME), end / FRAME, false);
+            }
+        });
+        forbidden(map, cfg, &mut |start, end| {
+            b.set_reserved(start / FRAME, end.div_ceil(FRAME), true);
+        });
+        b.set_reserved(at / FRAME, (at + bytes) / FRAME, true);
+        b.free_unreserved();
+        self.free = b.count_free();
+        self.managed = b.count_unreserved();
+        self.phys = phys;
+        self.hint = HIGH;
+        self.table = Some(table);
+        Ok(())
+    }
+
+    /// One 4 KiB frame: next fit above 16 MiB, then wrapping, then the
+    /// 1-16 MiB zone. Returns its physical address.
+    pub fn alloc(&mut self) -> Option<u64> {
+        let mut b = self.table.as_mut()?.view_mut();
+        let f = b
+            .next_free(self.hint)
+            .or_else(|| b.next_free(HIGH))
+            .or_else(|| b.next_free(LOW))?;
+        b.take(f);
+        self.free -= 1;
+        if f >= HIGH {
+            self.hint = f + 1;
+        }
+        Some(f * FRAME)
+    }
+
+    /// `count` contiguous frames whose start is a multiple of `align` bytes
+    /// (a power of two; 0 or less than 4096 means 4096) and whose end is at
+    /// or below `below` (0: no limit). Above 16 MiB first, lowest address.
+    pub fn alloc_contiguous(&mut self, count: usize, align: u64, below: u64) -> Option<u64> {
+        if count == 0 || (align != 0 && !align.is_power_of_two()) {
+            return None;
+        }
+        let mut b = self.table.as_mut()?.view_mut();
+        let n = count as u64;
+        let a = (align / FRAME).max(1);
+        let top = b.frames();
+        let hi = if below == 0 {
+            top
+        } else {
+            top.min(below / FRAME)
+        };
+        let f = b
+            .find_run(n, a, HIGH, hi)
+            .or_else(|| b.find_run(n, a, LOW, hi.min(HIGH.saturating_add(n))))?;
+        b.set_range(f, f + n, false);
+        self.free -= n;
+        Some(f * FRAME)
+    }
+
+    /// Gives back one frame.
+    pub fn free(&mut self, phys: u64) -> Result<(), FrameFault> {
+        let f = self.frame_of(phys)?;
+        let Some(t) = self.table.as_mut() else {
+            return Err(FrameFault::NotInitialised(phys));
+        };
+        let mut b = t.view_mut();
+        if b.is_reserved(f) {
+            return Err(FrameFault::Reserved(phys));
+        }
+        if b.is_free(f) {
+            return Err(FrameFault::DoubleFree(phys));
+        }
+        b.give(f);
+        self.free += 1;
+        Ok(())
+    }
+
+    /// Gives back `count` frames from `phys`; all or nothing (a fault names
+    /// the first offending frame and frees none).
+    pub fn free_contiguous(&mut self, phys: u64, count: usize) -> Result<(), FrameFault> {
+        if count == 0 {
+            return Ok(());
+        }
+        let lo = self.frame_of(phys)?;
+        let hi = lo.checked_add(count as u64);
+        let Some(t) = self.table.as_mut() else {
+            return Err(FrameFault::NotInitialised(phys));
+        };
+        let mut b = t.view_mut();
+        let hi = hi
+            .filter(|&h| h <= b.frames())
+            .ok_or(FrameFault::NotTracked(phys))?;
+        if let Some(f) = b.first_reserved(lo, hi) {
+            return Err(FrameFault::Reserved(f * FRAME));
+        }
+        if let Some(f) = b.first_free(lo, hi) {
+            return Err(FrameFault::DoubleFree(f * FRAME));
+        }
+        b.set_range(lo, hi, true);
+        self.free += hi - lo;
+        Ok(())
+    }
+
+    /// The frame number of `phys`, if tracked and aligned.
+    fn frame_of(&self, phys: u64) -> Result<u64, FrameFault> {
+        let Some(t) = self.table.as_ref() else {
+            return Err(FrameFault::NotInitialised(phys));
+        };
+        if phys % FRAME != 0 {
+            return Err(FrameFault::Misaligned(phys));
+        }
+        if phys / FRAME >= t.shape.frames() {
+            return Err(FrameFault::NotTracked(phys));
+        }
+        Ok(phys / FRAME)
+    }
+
+    /// Takes `[phys, phys + len)` (widened to whole frames) out of use for
+    /// good: ACPI tables, a framebuffer. Parts outside tracked RAM and frames
+    /// already reserved are fine; a frame currently allocated is refused
+    /// (`Overlap`) and nothing changes.
+    pub fn reserve(&mut self, phys: u64, len: u64) -> Result<(), Error> {
+        let t = self.table.as_mut().ok_or(Error::NotInitialised)?;
+        if len == 0 {
+            return Err(Error::Invalid);
+        }
+        let end = phys.checked_add(len).ok_or(Error::Range)?;
+        let mut b = t.view_mut();
+        let (lo, hi) = (phys / FRAME, end.div_ceil(FRAME).min(b.frames()));
+        if lo >= hi {
+            return Ok(());
+        }
+        if b.first_allocated(lo, hi).is_some() {
+            return Err(Error::Overlap);
+        }
+        self.free -= b.free_in(lo, hi);
+        self.managed -= (hi - lo) - b.reserved_in(lo, hi);
+        b.reserve(lo, hi);
+        Ok(())
+    }
+
+    /// Heap growth: `min` bytes (rounded up to frames) of contiguous frames
     /// below `phys_limit`, as a virtual pointer through `phys_offset`.
-    pub fn heap_grow(&mut self, _min: usize) -> Option<(NonNull<u8>, usize)> {
-        None
+    pub fn heap_grow(&mut self, min: usize) -> Option<(NonNull<u8>, usize)> {
+        if min == 0 || !self.is_initialised() {
+            return None;
+        }
+        let count = min.div_ceil(FRAME as usize);
+        let len = count.checked_mul(FRAME as usize)?;
+        let phys = self.alloc_contiguous(count, FRAME, self.phys.limit)?;
+        // `phys.limit + offset` never wraps (see `phys_of`).
+        let virt = usize::try_from(phys + self.phys.offset).ok();
+        match virt.and_then(|v| NonNull::new(v as *mut u8)) {
+            Some(p) => Some((p, len)),
+            None => {
+                let _ = self.free_contiguous(phys, count);
+                None
+            }
+        }
     }
 
-    /// Gives back a span `heap_grow` returned.
+    /// Gives back a span `heap_grow` returned; `false` (and nothing
+    /// changes) if it does not look like one.
     ///
     /// # Safety
     /// The span must have come from `heap_grow` and be unused.
-    pub unsafe fn heap_release(&mut self, _base: NonNull<u8>, _len: usize) -> bool {
-        false
+    pub unsafe fn heap_release(&mut self, base: NonNull<u8>, len: usize) -> bool {
+        let phys = (base.as_ptr() as u64).checked_sub(self.phys.offset);
+        let fits = |p: u64| {
+            len != 0
+                && len as u64 % FRAME == 0
+                && p.checked_add(len as u64)
+                    .is_some_and(|e| e <= self.phys.limit)
+        };
+        match phys.filter(|&p| fits(p)) {
+            Some(p) => self.free_contiguous(p, len / FRAME as usize).is_ok(),
+            None => false,
+        }
     }
 }
 
 impl FrameManager {
-    /// (frames tracked, frames free); (0, 0) before init.
+    /// (frames that can be allocated: usable RAM minus reservations, frames
+    /// free now); (0, 0) before init.
     pub fn counts(&self) -> (u64, u64) {
-        (0, 0)
+        (self.managed, self.free)
     }
 
     /// Verifies the bitmap against its counters; returns problems found.
     pub fn check(&self) -> usize {
-        0
+        let Some(t) = self.table.as_ref() else {
+            return 0;
+        };
+        let b = t.view();
+        let mismatch = [
+            b.count_free() != self.free,
+            b.count_unreserved() != self.managed,
+            b.first_free(0, LOW.min(b.frames())).is_some(),
+        ];
+        b.problems() + mismatch.iter().filter(|&&m| m).count()
     }
 
     /// A bounded text summary.
-    pub fn dump(&self, _out: &mut dyn core::fmt::Write) -> core::fmt::Result {
-        Ok(())
+    pub fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        let Some(t) = self.table.as_ref() else {
+            return writeln!(out, "frames: not initialised");
+        };
+        writeln!(
+            out,
+            "frames: {} allocatable, {} free ({} MiB), {} tracked; bitmap at phys {:#x} ({} KiB); phys_offset {:#x}, phys_limit {:#x}",
+            self.managed,
+            self.free,
+            (self.free * FRAME) >> 20,
+            t.shape.frames(),
+            t.phys,
+            t.shape.bytes() >> 10,
+            self.phys.offset,
+            self.phys.limit
+        )
     }
 }
 
@@ -49,4 +436,72 @@ impl Default for FrameManager {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The physical-memory view a config describes: `phys_offset` page-aligned,
+/// an effective limit (never 0, never past 2^52, and `limit + offset`
+/// never wraps), and a sane kernel range.
+fn phys_of(cfg: &memshim_boot_config) -> Result<Phys, Error> {
+    if cfg.phys_offset % FRAME != 0 || cfg.kernel_end < cfg.kernel_start {
+        return Err(Error::Invalid);
+    }
+    let limit = match cfg.phys_limit {
+        0 => MAX_PHYS,
+        l => l.min(MAX_PHYS),
+    };
+    Ok(Phys {
+        offset: cfg.phys_offset,
+        limit: limit.min(u64::MAX - cfg.phys_offset),
+    })
+}
+
+/// Every byte range that must never be handed out, besides the map's
+/// holes: below 1 MiB, the kernel, the boot loader's structures, and
+/// entries the map marks not usable (they win over overlapping usable ones).
+fn forbidden(map: &dyn BootMap, cfg: &memshim_boot_config, f: &mut dyn FnMut(u64, u64)) {
+    f(0, LOW * FRAME);
+    f(cfg.kernel_start, cfg.kernel_end);
+    map.reserved(f);
+    map.entries(&mut |base, len, usable| {
+        if !usable {
+            f(base, base.saturating_add(len));
+        }
+    });
+}
+
+/// Where the bitmap goes: `bytes` inside one usable entry, below `limit`,
+/// clear of everything forbidden. Candidates are 16 MiB, each usable
+/// entry's start and each forbidden range's end (one of them is the lowest
+/// fit); the lowest fit at or above 16 MiB wins, else the lowest fit.
+fn place(map: &dyn BootMap, cfg: &memshim_boot_config, bytes: u64, limit: u64) -> Option<u64> {
+    let fits = |at: u64| -> bool {
+        let Some(end) = at.checked_add(bytes).filter(|&e| e <= limit) else {
+            return false;
+        };
+        let mut inside = false;
+        map.entries(&mut |base, len, usable| {
+            inside |= usable && base <= at && end <= base.saturating_add(len);
+        });
+        let mut clear = inside;
+        forbidden(map, cfg, &mut |s, e| clear &= e <= at || end <= s);
+        clear
+    };
+    let mut best: Option<u64> = None;
+    let mut consider = |at: u64| {
+        let Some(at) = at.checked_next_multiple_of(FRAME) else {
+            return;
+        };
+        let rank = |a: u64| (a < HIGH * FRAME, a);
+        if best.is_none_or(|b| rank(at) < rank(b)) && fits(at) {
+            best = Some(at);
+        }
+    };
+    consider(HIGH * FRAME);
+    map.entries(&mut |base, _, usable| {
+        if usable {
+            consider(base);
+        }
+    });
+    forbidden(map, cfg, &mut |_, end| consider(end));
+    best
 }

@@ -24,13 +24,13 @@
 //!   last block's successor is always readable.
 
 /// Header size; also the per-block overhead.
-pub const HDR: usize = 16;
+pub(crate) const HDR: usize = 16;
 /// Block size granularity and minimum alignment.
-pub const ALIGN: usize = 16;
+pub(crate) const ALIGN: usize = 16;
 /// Smallest block: header, two free-list links and a footer, rounded to 16.
-pub const MIN_BLOCK: usize = 48;
+pub(crate) const MIN_BLOCK: usize = 48;
 /// Largest block size memshim will form (keeps all size arithmetic far from overflow).
-pub const MAX_BLOCK: usize = 1 << 62;
+pub(crate) const MAX_BLOCK: usize = 1 << 62;
 
 const FREE: usize = 1;
 const PREV_FREE: usize = 2;

@@ -24,7 +24,9 @@ mod tests;
 use crate::error::Error;
 use crate::source::{Source, SpanKind, PAGE};
 use block::{Header, HDR};
-pub use block::{ALIGN as MIN_ALIGN, MIN_BLOCK};
+/// Every block is aligned to this (`max_align_t`).
+pub const MIN_ALIGN: usize = block::ALIGN;
+pub(crate) use block::MIN_BLOCK;
 use core::fmt;
 use core::ptr::{self, NonNull};
 use tlsf::{FL_COUNT, SL_COUNT};
@@ -106,6 +108,9 @@ const SPAN_HDR: usize = core::mem::size_of::<Span>();
 const _: () = assert!(SPAN_HDR % MIN_ALIGN == 0);
 /// Span bookkeeping: its record and its sentinel.
 const SPAN_OVERHEAD: usize = SPAN_HDR + HDR;
+/// Spans kept in the sorted index that makes pointer validation O(log n);
+/// beyond this (which geometric growth makes unlikely) lookups walk the list.
+const INDEX_CAP: usize = 64;
 
 /// The heap.
 pub struct Heap {
@@ -116,6 +121,9 @@ pub struct Heap {
     /// Lowest and highest address of any span, for a quick first filter.
     lo: usize,
     hi: usize,
+    /// Spans sorted by address (valid while `indexed == stats.spans`).
+    index: [*mut Span; INDEX_CAP],
+    indexed: usize,
     secret: usize,
     /// Bytes held from returnable sources (drives geometric growth).
     grown: usize,
@@ -148,6 +156,8 @@ impl Heap {
             spans: ptr::null_mut(),
             lo: usize::MAX,
             hi: 0,
+            index: [ptr::null_mut(); INDEX_CAP],
+            indexed: 0,
             secret: 0,
             grown: 0,
             stats: HeapStats {
@@ -254,10 +264,9 @@ impl Heap {
             let sentinel = first.byte_add(block);
             block::write(sentinel, 0, false, true, secret);
             self.spans = span;
-            self.lo = self.lo.min(span.addr());
-            self.hi = self.hi.max(span.addr() + len);
             self.stats.mapped += len;
             self.stats.spans += 1;
+            self.reindex();
             if kind.returnable() {
                 self.grown += len;
             }
@@ -265,22 +274,58 @@ impl Heap {
         }
     }
 
-    /// The span whose block area holds address `a`, if any.
+    /// The span whose block area holds address `a`, if any: a binary search
+    /// of the sorted index, or a walk of the list past `INDEX_CAP` spans.
+    #[inline]
     fn span_of(&self, a: usize) -> Option<*mut Span> {
         if a < self.lo || a >= self.hi {
             return None;
         }
+        let holds = |s: *mut Span| {
+            // SAFETY: spans in the index and the list are live records.
+            let len = unsafe { (*s).len };
+            a >= s.addr() + SPAN_HDR && a < s.addr() + len - HDR
+        };
+        if self.indexed == self.stats.spans {
+            let idx = &self.index[..self.indexed];
+            let i = idx.partition_point(|s| s.addr() <= a);
+            return (i > 0 && holds(idx[i - 1])).then(|| idx[i - 1]);
+        }
+        let mut s = self.spans;
+        while !s.is_null() {
+            if holds(s) {
+                return Some(s);
+            }
+            // SAFETY: a live span record.
+            s = unsafe { (*s).next };
+        }
+        None
+    }
+
+    /// Rebuilds the sorted index and the address bounds from the span list.
+    fn reindex(&mut self) {
+        let (mut lo, mut hi) = (usize::MAX, 0);
+        let mut n = 0;
         let mut s = self.spans;
         while !s.is_null() {
             // SAFETY: every span in the list is a live span record.
-            let (len, next) = unsafe { ((*s).len, (*s).next) };
-            let first = s.addr() + SPAN_HDR;
-            if a >= first && a < s.addr() + len - HDR {
-                return Some(s);
+            unsafe {
+                lo = lo.min(s.addr());
+                hi = hi.max(s.addr() + (*s).len);
+                if n < INDEX_CAP {
+                    self.index[n] = s;
+                }
+                n += 1;
+                s = (*s).next;
             }
-            s = next;
         }
-        None
+        (self.lo, self.hi) = (lo, hi);
+        if n <= INDEX_CAP {
+            self.index[..n].sort_unstable_by_key(|s| s.addr());
+            self.indexed = n;
+        } else {
+            self.indexed = 0;
+        }
     }
 
     /// Whether `b` is a plausible header address: aligned and inside a span.
@@ -724,7 +769,7 @@ impl Heap {
                 self.stats.mapped -= len;
                 self.stats.spans -= 1;
                 self.grown -= len;
-                self.recompute_bounds();
+                self.reindex();
                 return true;
             }
             // The source keeps it after all: relink at the head.
@@ -736,20 +781,6 @@ impl Heap {
             self.spans = span;
             false
         }
-    }
-
-    fn recompute_bounds(&mut self) {
-        let (mut lo, mut hi) = (usize::MAX, 0);
-        let mut s = self.spans;
-        while !s.is_null() {
-            // SAFETY: every span in the list is a live span record.
-            unsafe {
-                lo = lo.min(s.addr());
-                hi = hi.max(s.addr() + (*s).len);
-                s = (*s).next;
-            }
-        }
-        (self.lo, self.hi) = (lo, hi);
     }
 
     // ---- realloc ----------------------------------------------------------

@@ -345,7 +345,10 @@ fn source_exhaustion_is_none_not_fault() {
         ..Default::default()
     };
     assert_eq!(h.alloc(2 << 20, 16, &mut src), Ok(None));
-    assert!(h.alloc(1000, 16, &mut src).unwrap().is_some());
+    let p = h.alloc(1000, 16, &mut src).unwrap().unwrap();
+    // SAFETY: live block.
+    unsafe { h.free(p, &mut src) }.unwrap();
+    assert!(src.outstanding.is_empty());
 }
 
 /// xorshift64*: deterministic, dependency-free randomness.

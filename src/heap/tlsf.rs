@@ -7,13 +7,13 @@
 //! sub-ranges.
 
 /// log2 of the number of second-level classes.
-pub const SL_BITS: u32 = 4;
+pub(crate) const SL_BITS: u32 = 4;
 /// Second-level classes per first level.
-pub const SL_COUNT: usize = 1 << SL_BITS;
+pub(crate) const SL_COUNT: usize = 1 << SL_BITS;
 /// Sizes below this are in first level 0, one class per 16 bytes.
 const SMALL: usize = 1 << (SL_BITS + 4);
 /// First-level classes: enough for any size below 2^64.
-pub const FL_COUNT: usize = 64 - (SL_BITS as usize + 3);
+pub(crate) const FL_COUNT: usize = 64 - (SL_BITS as usize + 3);
 
 /// The class a free block of `size` is filed under (rounding down).
 #[inline]

@@ -1,0 +1,477 @@
+//! The frame bitmap: one bit per 4 KiB frame (1 = free), a summary tree
+//! above it (bit `i` of level `k+1` is set iff word `i` of level `k` is not
+//! zero), and a flat "reserved" bitmap beside it (1 = never allocatable).
+//!
+//! Level 0 has `ceil(frames / 64)` words; each level above has
+//! `ceil(words below / 64)` words, up to a single top word. For 64 GiB that
+//! is 262144 + 4096 + 64 + 1 words, so finding the next free frame from any
+//! position reads at most two words per level: O(levels) at every fill
+//! level, never a walk over the bitmap.
+//!
+//! All words live in one caller-provided block of memory (placed in RAM by
+//! the frame manager), laid out as: level 0, level 1, ..., reserved bitmap.
+
+/// Levels needed for 2^40 frames (the 52-bit physical address space).
+const MAX_LEVELS: usize = 8;
+
+/// Word offsets and lengths of each level inside the block.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    frames: u64,
+    levels: usize,
+    start: [usize; MAX_LEVELS],
+    len: [usize; MAX_LEVELS],
+    reserved: usize,
+    total: usize,
+}
+
+impl Shape {
+    /// The shape for `frames` frames (1 ..= 2^40); `None` if out of range.
+    pub fn new(frames: u64) -> Option<Self> {
+        if frames == 0 || frames > 1 << 40 {
+            return None;
+        }
+        let mut s = Shape {
+            frames,
+            levels: 1,
+            start: [0; MAX_LEVELS],
+            len: [0; MAX_LEVELS],
+            reserved: 0,
+            total: 0,
+        };
+        s.len[0] = usize::try_from(frames.div_ceil(64)).ok()?;
+        while s.len[s.levels - 1] > 1 {
+            s.start[s.levels] = s.start[s.levels - 1] + s.len[s.levels - 1];
+            s.len[s.levels] = s.len[s.levels - 1].div_ceil(64);
+            s.levels += 1;
+        }
+        s.reserved = s.start[s.levels - 1] + s.len[s.levels - 1];
+        s.total = s.reserved + s.len[0];
+        Some(s)
+    }
+
+    /// Size of the whole block in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.total as u64 * 8
+    }
+
+    /// Number of words in the whole block.
+    pub fn words(&self) -> usize {
+        self.total
+    }
+
+    /// Frames tracked.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+}
+
+/// Bit mask of bits `lo..hi` (0 <= lo < hi <= 64) within one word.
+fn mask(lo: u64, hi: u64) -> u64 {
+    let upper = if hi >= 64 { !0 } else { (1u64 << hi) - 1 };
+    upper & (!0u64 << lo)
+}
+
+/// The (word index, bit mask) pieces that cover bits `lo..hi`: full words
+/// in the middle, masked ones at the ends.
+fn pieces(lo: u64, hi: u64) -> impl Iterator<Item = (usize, u64)> {
+    let (first, last) = ((lo / 64) as usize, (hi.max(1) - 1) / 64);
+    let (head, tail) = (!0u64 << (lo % 64), !0u64 >> (63 - (hi.max(1) - 1) % 64));
+    let words = if lo < hi {
+        first..last as usize + 1
+    } else {
+        0..0
+    };
+    words.map(move |wi| {
+        let mut m = !0u64;
+        if wi == first {
+            m &= head;
+        }
+        if wi == last as usize {
+            m &= tail;
+        }
+        (wi, m)
+    })
+}
+
+/// Which per-frame map a range query looks at.
+#[derive(Clone, Copy)]
+enum Map {
+    Free,
+    /// Not free: allocated or reserved.
+    Used,
+    Reserved,
+    /// Neither free nor reserved: allocated.
+    Allocated,
+}
+
+/// The bitmap over a block of words (`&[u64]` to read, `&mut [u64]` to
+/// change). Indices are frame numbers.
+pub struct Bitmap<'s, W> {
+    w: W,
+    s: &'s Shape,
+}
+
+impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
+    /// Views `words` (exactly `shape.words()` long) with `shape`.
+    pub fn new(words: W, s: &'s Shape) -> Self {
+        debug_assert_eq!(words.as_ref().len(), s.total);
+        Bitmap { w: words, s }
+    }
+
+    fn r(&self) -> &[u64] {
+        self.w.as_ref()
+    }
+
+    /// Frames tracked.
+    pub fn frames(&self) -> u64 {
+        self.s.frames
+    }
+
+    /// Whether frame `f` (< frames) is free.
+    pub fn is_free(&self, f: u64) -> bool {
+        self.r()[(f / 64) as usize] & (1 << (f % 64)) != 0
+    }
+
+    /// Whether frame `f` (< frames) is reserved.
+    pub fn is_reserved(&self, f: u64) -> bool {
+        self.r()[self.s.reserved + (f / 64) as usize] & (1 << (f % 64)) != 0
+    }
+
+    /// The lowest free frame `>= from`: climbs the summary until a level
+    /// has a set bit to the right, then descends taking the lowest bits.
+    pub fn next_free(&self, from: u64) -> Option<u64> {
+        let (s, w) = (self.s, self.r());
+        if from >= s.frames {
+            return None;
+        }
+        let mut pos = from as usize;
+        let mut lvl = 0;
+        loop {
+            let wi = pos / 64;
+            if wi >= s.len[lvl] {
+                return None;
+            }
+            let word = w[s.start[lvl] + wi] & (!0u64 << (pos % 64));
+            if word != 0 {
+                pos = wi * 64 + word.trailing_zeros() as usize;
+                break;
+            }
+            lvl += 1;
+            if lvl == s.levels {
+                return None;
+            }
+            pos = wi + 1;
+        }
+        while lvl > 0 {
+            lvl -= 1;
+            let word = w[s.start[lvl] + pos];
+            if word == 0 {
+                // A summary bit without a free frame below: corruption,
+                // which `check` reports. Never index past the level.
+                return None;
+            }
+            pos = pos * 64 + word.trailing_zeros() as usize;
+        }
+        Some(pos as u64)
+    }
+
+    /// The lowest `align`-aligned start of `n` free frames in `lo..hi`.
+    /// Each probe jumps to the next free frame (summary search) and checks
+    /// the candidate run a word at a time; the next probe starts past the
+    /// used frame that broke it, so no word is scanned twice.
+    pub fn find_run(&self, n: u64, align: u64, lo: u64, hi: u64) -> Option<u64> {
+        let mut pos = lo;
+        loop {
+            let f = self.next_free(pos)?;
+            let start = f.checked_next_multiple_of(align)?;
+            let end = start.checked_add(n)?;
+            if end > hi {
+                return None;
+            }
+            match self.first_in(Map::Used, start, end) {
+                None => return Some(start),
+                Some(u) => pos = u + 1,
+            }
+        }
+    }
+
+    /// Level-0 word `wi` seen as the map `m`.
+    fn word(&self, m: Map, wi: usize) -> u64 {
+        let w = self.r();
+        match m {
+            Map::Free => w[wi],
+            Map::Used => !w[wi],
+            Map::Reserved => w[self.s.reserved + wi],
+            Map::Allocated => !(w[wi] | w[self.s.reserved + wi]),
+        }
+    }
+
+    /// The first frame in `lo..hi` (hi <= frames) that is set in map `m`.
+    fn first_in(&self, m: Map, lo: u64, hi: u64) -> Option<u64> {
+        pieces(lo, hi).find_map(|(wi, mk)| {
+            let hits = self.word(m, wi) & mk;
+            (hits != 0).then(|| wi as u64 * 64 + u64::from(hits.trailing_zeros()))
+        })
+    }
+
+    /// How many frames in `lo..hi` (hi <= frames) are set in map `m`.
+    fn count_in(&self, m: Map, lo: u64, hi: u64) -> u64 {
+        pieces(lo, hi)
+            .map(|(wi, mk)| u64::from((self.word(m, wi) & mk).count_ones()))
+            .sum()
+    }
+
+    /// The first free frame in `lo..hi`.
+    pub fn first_free(&self, lo: u64, hi: u64) -> Option<u64> {
+        self.first_in(Map::Free, lo, hi)
+    }
+
+    /// The first used (allocated or reserved) frame in `lo..hi`.
+    pub fn first_used(&self, lo: u64, hi: u64) -> Option<u64> {
+        self.first_in(Map::Used, lo, hi)
+    }
+
+    /// The first reserved frame in `lo..hi`.
+    pub fn first_reserved(&self, lo: u64, hi: u64) -> Option<u64> {
+        self.first_in(Map::Reserved, lo, hi)
+    }
+
+    /// The first allocated (neither free nor reserved) frame in `lo..hi`.
+    pub fn first_allocated(&self, lo: u64, hi: u64) -> Option<u64> {
+        self.first_in(Map::Allocated, lo, hi)
+    }
+
+    /// Free frames in `lo..hi`.
+    pub fn free_in(&self, lo: u64, hi: u64) -> u64 {
+        self.count_in(Map::Free, lo, hi)
+    }
+
+    /// Reserved frames in `lo..hi`.
+    pub fn reserved_in(&self, lo: u64, hi: u64) -> u64 {
+        self.count_in(Map::Reserved, lo, hi)
+    }
+
+    /// Number of free frames.
+    pub fn count_free(&self) -> u64 {
+        self.r()[..self.s.len[0]]
+            .iter()
+            .map(|w| u64::from(w.count_ones()))
+            .sum()
+    }
+
+    /// Number of frames not reserved (padding bits past the end stay reserved).
+    pub fn count_unreserved(&self) -> u64 {
+        self.r()[self.s.reserved..]
+            .iter()
+            .map(|w| u64::from(w.count_zeros()))
+            .sum()
+    }
+
+    /// The summary word `p` of level `lvl + 1`, computed from level `lvl`.
+    fn summary_of(&self, lvl: usize, p: usize) -> u64 {
+        let s = self.s;
+        let lo = p * 64;
+        let hi = s.len[lvl].min(lo + 64);
+        self.r()[s.start[lvl] + lo..s.start[lvl] + hi]
+            .iter()
+            .enumerate()
+            .fold(0, |acc, (i, &w)| acc | (u64::from(w != 0) << i))
+    }
+
+    /// Structural problems: words with frames both free and reserved, free
+    /// bits past the end, summary words that disagree with the level below.
+    pub fn problems(&self) -> usize {
+        let (s, w) = (self.s, self.r());
+        let mut n = (0..s.len[0])
+            .filter(|&i| w[i] & w[s.reserved + i] != 0)
+            .count();
+        let tail = s.frames % 64;
+        if tail != 0 && w[s.len[0] - 1] & mask(tail, 64) != 0 {
+            n += 1;
+        }
+        for lvl in 0..s.levels - 1 {
+            n += (0..s.len[lvl + 1])
+                .filter(|&p| w[s.start[lvl + 1] + p] != self.summary_of(lvl, p))
+                .count();
+        }
+        n
+    }
+}
+
+impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
+    fn m(&mut self) -> &mut [u64] {
+        self.w.as_mut()
+    }
+
+    /// All frames reserved, none free: the starting point of init.
+    pub fn clear_all(&mut self) {
+        let r = self.s.reserved;
+        self.m()[..r].fill(0);
+        self.m()[r..].fill(!0);
+    }
+
+    /// Marks free frame `f` used, keeping the summary exact.
+    pub fn take(&mut self, f: u64) {
+        let s = *self.s;
+        let mut pos = f as usize;
+        for lvl in 0..s.levels {
+            let w = &mut self.m()[s.start[lvl] + pos / 64];
+            *w &= !(1u64 << (pos % 64));
+            if *w != 0 {
+                break;
+            }
+            pos /= 64;
+        }
+    }
+
+    /// Marks used frame `f` free, keeping the summary exact.
+    pub fn give(&mut self, f: u64) {
+        let s = *self.s;
+        let mut pos = f as usize;
+        for lvl in 0..s.levels {
+            let w = &mut self.m()[s.start[lvl] + pos / 64];
+            let was = *w;
+            *w |= 1u64 << (pos % 64);
+            if was != 0 {
+                break;
+            }
+            pos /= 64;
+        }
+    }
+
+    /// Sets (`on`) or clears frames `lo..hi` of the free or reserved map.
+    fn fill(&mut self, reserved: bool, on: bool, lo: u64, hi: u64) {
+        let base = if reserved { self.s.reserved } else { 0 };
+        let hi = hi.min(self.s.frames);
+        for (wi, mk) in pieces(lo, hi) {
+            let w = &mut self.m()[base + wi];
+            *w = if on { *w | mk } else { *w & !mk };
+        }
+    }
+
+    /// Init only: marks frames `lo..hi` reserved (`on`) or not, leaving the
+    /// free map and summary alone (`free_unreserved` rebuilds both).
+    pub fn set_reserved(&mut self, lo: u64, hi: u64, on: bool) {
+        self.fill(true, on, lo, hi);
+    }
+
+    /// Marks frames `lo..hi` reserved (and not free); summary refreshed.
+    pub fn reserve(&mut self, lo: u64, hi: u64) {
+        let hi = hi.min(self.s.frames);
+        if lo < hi {
+            self.fill(true, true, lo, hi);
+            self.set_range(lo, hi, false);
+        }
+    }
+
+    /// Marks frames `lo..hi` free or used; summary refreshed.
+    pub fn set_range(&mut self, lo: u64, hi: u64, free: bool) {
+        let hi = hi.min(self.s.frames);
+        if lo < hi {
+            self.fill(false, free, lo, hi);
+            self.refresh(lo, hi);
+        }
+    }
+
+    /// Makes every non-reserved frame free and rebuilds the whole summary.
+    pub fn free_unreserved(&mut self) {
+        let s = *self.s;
+        for i in 0..s.len[0] {
+            let r = self.m()[s.reserved + i];
+            self.m()[i] = !r;
+        }
+        self.refresh(0, s.frames);
+    }
+
+    /// Brings the summary above frames `lo..hi` (lo < hi) up to date: one
+    /// parent bit per changed word, level by level (a run of n frames costs
+    /// about n/64 + levels word updates, not a rescan of the children).
+    fn refresh(&mut self, lo: u64, hi: u64) {
+        let s = *self.s;
+        let (mut a, mut b) = ((lo / 64) as usize, ((hi - 1) / 64) as usize);
+        for lvl in 0..s.levels - 1 {
+            for i in a..=b {
+                let set = self.m()[s.start[lvl] + i] != 0;
+                let parent = &mut self.m()[s.start[lvl + 1] + i / 64];
+                let bit = 1u64 << (i % 64);
+                *parent = if set { *parent | bit } else { *parent & !bit };
+            }
+            (a, b) = (a / 64, b / 64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn make(frames: u64) -> (Shape, Vec<u64>) {
+        let s = Shape::new(frames).unwrap();
+        (s, vec![0; s.words()])
+    }
+
+    #[test]
+    fn shape_levels_and_sizes() {
+        let s = Shape::new(1).unwrap();
+        assert_eq!((s.levels, s.words()), (1, 2));
+        let s = Shape::new(64 * 64 + 1).unwrap();
+        // 65 level-0 words, 2 above them, 1 top, 65 reserved.
+        assert_eq!((s.levels, s.words()), (3, 65 + 2 + 1 + 65));
+        // 64 GiB of frames: a 2 MiB free map and a 2 MiB reserved map.
+        let s = Shape::new(16 << 20).unwrap();
+        assert_eq!(s.levels, 4);
+        assert_eq!(s.bytes(), (262_144 + 4096 + 64 + 1 + 262_144) * 8);
+        assert!(Shape::new(0).is_none());
+        assert!(Shape::new((1 << 40) + 1).is_none());
+    }
+
+    #[test]
+    fn next_free_crosses_every_level() {
+        let (s, mut w) = make(300_000);
+        let mut b = Bitmap::new(&mut w, &s);
+        b.clear_all();
+        b.set_reserved(0, 300_000, false);
+        b.set_reserved(0, 299_990, true);
+        b.free_unreserved();
+        assert_eq!(b.problems(), 0);
+        assert_eq!(b.next_free(0), Some(299_990));
+        assert_eq!(b.next_free(299_995), Some(299_995));
+        assert_eq!(b.next_free(300_000), None);
+        for f in 299_990..300_000 {
+            b.take(f);
+        }
+        assert_eq!(b.next_free(0), None);
+        assert_eq!(b.problems(), 0);
+        b.give(5);
+        assert_eq!(b.next_free(0), Some(5));
+        assert_eq!(b.next_free(6), None);
+        assert_eq!(b.problems(), 1, "frame 5 is free and reserved");
+    }
+
+    #[test]
+    fn range_queries_match_a_bit_walk() {
+        let (s, mut w) = make(1000);
+        let mut b = Bitmap::new(&mut w, &s);
+        b.clear_all();
+        b.set_reserved(0, 1000, false);
+        b.free_unreserved();
+        let used = [3u64, 64, 65, 127, 128, 500, 999];
+        for &f in &used {
+            b.take(f);
+        }
+        for lo in (0..1000).step_by(7) {
+            for hi in (lo..=1000).step_by(13) {
+                let walk = (lo..hi).find(|f| used.contains(f));
+                assert_eq!(b.first_used(lo, hi), walk, "{lo}..{hi}");
+                let walk = (lo..hi).find(|f| !used.contains(f));
+                assert_eq!(b.first_free(lo, hi), walk, "{lo}..{hi}");
+            }
+        }
+        b.set_range(100, 300, false);
+        assert_eq!(b.first_free(99, 301), Some(99));
+        assert_eq!(b.first_free(100, 301), Some(300));
+        assert_eq!(b.count_free(), 1000 - 7 - 200 + 2);
+        assert_eq!(b.problems(), 0);
+    }
+}

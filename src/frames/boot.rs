@@ -1,0 +1,439 @@
+//! Boot memory descriptions: Multiboot 1, Multiboot 2 and plain range
+//! lists, all treated as untrusted input.
+//!
+//! Each parser validates the whole structure once (every length against
+//! the bytes that hold it, every entry size, every count against a cap)
+//! and returns a view that the frame manager then walks as often as it
+//! likes through [`BootMap`]; the walks repeat the validated arithmetic
+//! and can no longer fail. Nothing is read outside the structure: the
+//! Multiboot 2 structure is one block of `total_size` bytes; the Multiboot 1
+//! fixed part is 52 bytes (up to `mmap_addr`), and its memory map, module
+//! list and strings are read through `phys_offset`, below `phys_limit` only.
+
+use crate::error::Error;
+use crate::types::memshim_range;
+
+/// Multiboot 1 magic (EAX at entry).
+pub(crate) const MB1_MAGIC: u32 = 0x2BAD_B002;
+/// Multiboot 2 magic (EAX at entry).
+pub(crate) const MB2_MAGIC: u32 = 0x36D7_6289;
+
+/// More memory-map entries than this are refused: placing the bitmap is
+/// quadratic in the entry count, and real maps have tens to hundreds.
+pub(crate) const MAX_ENTRIES: usize = 4096;
+/// More Multiboot 1 modules than this are refused.
+pub(crate) const MAX_MODULES: usize = 256;
+/// Largest Multiboot 2 structure or Multiboot 1 memory map accepted.
+pub(crate) const MAX_INFO_BYTES: u64 = 1 << 20;
+/// Longest string (module name, command line) read to find its end.
+const MAX_STRING: u64 = 4096;
+
+/// A validated memory description, walked as often as needed.
+pub trait BootMap {
+    /// Calls `f(base, length, usable)` for every memory-map entry, as given
+    /// (possibly zero-sized, overlapping, unsorted or above 4 GiB).
+    fn entries(&self, f: &mut dyn FnMut(u64, u64, bool));
+    /// Calls `f(start, end)` for every byte range the boot loader handed
+    /// over that must stay untouched (the structure, modules, strings).
+    fn reserved(&self, f: &mut dyn FnMut(u64, u64));
+}
+
+/// Physical memory as memshim sees it: `virtual = physical + offset`,
+/// readable only below `limit`.
+#[derive(Clone, Copy, Debug)]
+pub struct Phys {
+    /// `phys_offset`.
+    pub offset: u64,
+    /// Effective `phys_limit` (never 0, and `limit + offset` never wraps).
+    pub limit: u64,
+}
+
+impl Phys {
+    /// The `len` bytes at physical `phys`.
+    ///
+    /// # Safety
+    /// Physical memory below `limit` must be mapped readable at `offset`
+    /// and stay unchanged for `'a`.
+    unsafe fn bytes<'a>(&self, phys: u64, len: u64) -> Result<&'a [u8], Error> {
+        let end = phys.checked_add(len).ok_or(Error::BadBootInfo)?;
+        if end > self.limit {
+            return Err(Error::Range);
+        }
+        let virt = phys + self.offset;
+        let n = usize::try_from(len).map_err(|_| Error::Range)?;
+        if n == 0 {
+            return Ok(&[]);
+        }
+        if virt == 0 {
+            return Err(Error::BadBootInfo);
+        }
+        // SAFETY: non-null, below the limit, so mapped and readable per the
+        // caller's contract; u8 needs no alignment.
+        Ok(unsafe { core::slice::from_raw_parts(virt as *const u8, n) })
+    }
+
+    /// The physical byte range of the NUL-terminated string at `phys`
+    /// (at most 4 KiB is read; a string that cannot be read is its page).
+    ///
+    /// # Safety
+    /// As for [`Phys::bytes`].
+    unsafe fn string(&self, phys: u64) -> (u64, u64) {
+        let room = self.limit.saturating_sub(phys).min(MAX_STRING);
+        // SAFETY: forwarded contract; `room` keeps the read below the limit.
+        let bytes = unsafe { self.bytes(phys, room) }.unwrap_or(&[]);
+        let len = bytes
+            .iter()
+            .position(|&c| c == 0)
+            .map_or(room.max(1), |i| i as u64 + 1);
+        (phys, phys.saturating_add(len))
+    }
+}
+
+fn le<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0; N];
+    if let Some(s) = at.checked_add(N).and_then(|end| b.get(at..end)) {
+        out.copy_from_slice(s);
+    }
+    out
+}
+
+/// Little-endian u32 at `at` (0 if out of bounds; callers check bounds first).
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(le(b, at))
+}
+
+/// Little-endian u64 at `at` (0 if out of bounds; callers check bounds first).
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(le(b, at))
+}
+
+/// Reads `len` bytes of a caller pointer (the boot-info structure itself).
+///
+/// # Safety
+/// `p` must be readable for `len` bytes for `'a`.
+unsafe fn caller_bytes<'a>(p: *const u8, len: u64) -> Result<&'a [u8], Error> {
+    let n = usize::try_from(len).map_err(|_| Error::Range)?;
+    if (p as usize).checked_add(n).is_none() {
+        return Err(Error::BadBootInfo);
+    }
+    // SAFETY: forwarded contract; the range does not wrap.
+    Ok(unsafe { core::slice::from_raw_parts(p, n) })
+}
+
+// ---------------------------------------------------------------------------
+// Plain range lists (memshim_frames_init)
+
+/// A caller's list of usable ranges.
+pub struct Ranges<'a>(&'a [memshim_range]);
+
+impl<'a> Ranges<'a> {
+    /// Accepts up to [`MAX_ENTRIES`] ranges whose ends do not wrap.
+    pub fn new(list: &'a [memshim_range]) -> Result<Self, Error> {
+        if list.len() > MAX_ENTRIES {
+            return Err(Error::Invalid);
+        }
+        if list.iter().any(|r| r.base.checked_add(r.length).is_none()) {
+            return Err(Error::Range);
+        }
+        Ok(Ranges(list))
+    }
+}
+
+impl BootMap for Ranges<'_> {
+    fn entries(&self, f: &mut dyn FnMut(u64, u64, bool)) {
+        for r in self.0 {
+            f(r.base, r.length, true);
+        }
+    }
+    fn reserved(&self, _f: &mut dyn FnMut(u64, u64)) {}
+}
+
+// ---------------------------------------------------------------------------
+// Multiboot 1
+
+/// Fixed part read: flags .. mmap_addr (offsets 0..52).
+const MB1_READ: u64 = 52;
+/// The whole fixed structure (up to the framebuffer colour info), reserved.
+const MB1_SIZE: u64 = 116;
+const MB1_MEM: u32 = 1 << 0;
+const MB1_CMDLINE: u32 = 1 << 2;
+const MB1_MODS: u32 = 1 << 3;
+const MB1_MMAP: u32 = 1 << 6;
+/// A memory-map entry's `size` field counts the bytes after itself: base (8),
+/// length (8) and type (4) at least.
+const MB1_ENTRY_MIN: usize = 20;
+const MB1_MODULE: u64 = 16;
+
+/// A validated Multiboot 1 information structure.
+pub struct Multiboot1<'a> {
+    phys: Phys,
+    info_phys: u64,
+    flags: u32,
+    mem_lower: u32,
+    mem_upper: u32,
+    cmdline: u32,
+    mmap: &'a [u8],
+    mmap_phys: u64,
+    mods: &'a [u8],
+    mods_phys: u64,
+}
+
+/// Walks a Multiboot 1 memory map by each entry's own `size` field:
+/// `f(base, length, type)`. Fails on an entry that runs past the map, is
+/// shorter than an entry, or one entry too many.
+fn mb1_walk(map: &[u8], f: &mut dyn FnMut(u64, u64, u32)) -> Result<(), Error> {
+    let (mut at, mut count) = (0usize, 0usize);
+    while at < map.len() {
+        let body = at.checked_add(4).filter(|&b| b <= map.len());
+        let body = body.ok_or(Error::BadBootInfo)?;
+        let size = u32_at(map, at) as usize;
+        let end = body.checked_add(size).ok_or(Error::BadBootInfo)?;
+        if size < MB1_ENTRY_MIN || end > map.len() {
+            return Err(Error::BadBootInfo);
+        }
+        count += 1;
+        if count > MAX_ENTRIES {
+            return Err(Error::BadBootInfo);
+        }
+        f(
+            u64_at(map, body),
+            u64_at(map, body + 8),
+            u32_at(map, body + 16),
+        );
+        at = end;
+    }
+    Ok(())
+}
+
+impl<'a> Multiboot1<'a> {
+    /// Validates the structure at `info` (a virtual address).
+    ///
+    /// # Safety
+    /// `info` must be NULL or readable for 52 bytes; physical memory below
+    /// `phys.limit` must be mapped readable at `phys.offset`; both unchanged for `'a`.
+    pub unsafe fn parse(info: *const u8, phys: Phys) -> Result<Self, Error> {
+        if info.is_null() {
+            return Err(Error::Invalid);
+        }
+        // SAFETY: the caller guarantees the fixed part is readable.
+        let head = unsafe { caller_bytes(info, MB1_READ) }?;
+        let flags = u32_at(head, 0);
+        let mut m = Multiboot1 {
+            phys,
+            info_phys: (info as u64).wrapping_sub(phys.offset),
+            flags,
+            mem_lower: u32_at(head, 4),
+            mem_upper: u32_at(head, 8),
+            cmdline: u32_at(head, 16),
+            mmap: &[],
+            mmap_phys: u64::from(u32_at(head, 48)),
+            mods: &[],
+            mods_phys: u64::from(u32_at(head, 24)),
+        };
+        let mmap_len = u64::from(u32_at(head, 44));
+        if flags & MB1_MMAP != 0 && mmap_len != 0 {
+            if mmap_len > MAX_INFO_BYTES {
+                return Err(Error::BadBootInfo);
+            }
+            // SAFETY: forwarded contract; `bytes` checks the limit.
+            m.mmap = unsafe { phys.bytes(m.mmap_phys, mmap_len) }?;
+            mb1_walk(m.mmap, &mut |_, _, _| {})?;
+        }
+        if m.mmap.is_empty() && flags & MB1_MEM == 0 {
+            return Err(Error::NoMemoryMap);
+        }
+        let mods = u32_at(head, 20) as usize;
+        if flags & MB1_MODS != 0 && mods != 0 {
+            if mods > MAX_MODULES {
+                return Err(Error::BadBootInfo);
+            }
+            // SAFETY: forwarded contract; `bytes` checks the limit.
+            m.mods = unsafe { phys.bytes(m.mods_phys, mods as u64 * MB1_MODULE) }?;
+            if m.modules().any(|(start, end, _)| end < start) {
+                return Err(Error::BadBootInfo);
+            }
+        }
+        Ok(m)
+    }
+
+    /// (mod_start, mod_end, string) of each module.
+    fn modules(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        self.mods.chunks_exact(MB1_MODULE as usize).map(|e| {
+            let field = |i| u64::from(u32_at(e, i));
+            (field(0), field(4), field(8))
+        })
+    }
+}
+
+impl BootMap for Multiboot1<'_> {
+    fn entries(&self, f: &mut dyn FnMut(u64, u64, bool)) {
+        if self.mmap.is_empty() {
+            // No map: mem_lower KiB from 0 and mem_upper KiB from 1 MiB.
+            f(0, u64::from(self.mem_lower) * 1024, true);
+            f(1 << 20, u64::from(self.mem_upper) * 1024, true);
+        } else {
+            let _ = mb1_walk(self.mmap, &mut |base, len, ty| f(base, len, ty == 1));
+        }
+    }
+
+    fn reserved(&self, f: &mut dyn FnMut(u64, u64)) {
+        let span = |at: u64, len: usize| (at, at.saturating_add(len as u64));
+        f(self.info_phys, self.info_phys.saturating_add(MB1_SIZE));
+        if !self.mmap.is_empty() {
+            let (a, b) = span(self.mmap_phys, self.mmap.len());
+            f(a, b);
+        }
+        if !self.mods.is_empty() {
+            let (a, b) = span(self.mods_phys, self.mods.len());
+            f(a, b);
+        }
+        for (start, end, name) in self.modules() {
+            f(start, end);
+            // SAFETY: `parse`'s contract covers physical memory below the limit.
+            let (a, b) = unsafe { self.phys.string(name) };
+            f(a, b);
+        }
+        if self.flags & MB1_CMDLINE != 0 {
+            // SAFETY: as above.
+            let (a, b) = unsafe { self.phys.string(u64::from(self.cmdline)) };
+            f(a, b);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Multiboot 2
+
+const MB2_END: u32 = 0;
+const MB2_MODULE: u32 = 3;
+const MB2_MEMINFO: u32 = 4;
+const MB2_MMAP: u32 = 6;
+/// base (8), length (8), type (4), reserved (4).
+const MB2_ENTRY_MIN: usize = 24;
+
+/// A validated Multiboot 2 information structure.
+pub struct Multiboot2<'a> {
+    b: &'a [u8],
+    info_phys: u64,
+    has_mmap: bool,
+    meminfo: Option<(u32, u32)>,
+}
+
+/// A tag visitor: `(type, tag bytes)`.
+type TagFn<'f> = dyn FnMut(u32, &[u8]) -> Result<(), Error> + 'f;
+
+/// Walks the tags (8-byte aligned, each `size` bytes, up to the end tag):
+/// `f(type, tag bytes)`. Fails if a tag runs past `total_size`, is shorter
+/// than its header, or the end tag is missing.
+fn mb2_walk(b: &[u8], f: &mut TagFn<'_>) -> Result<(), Error> {
+    let mut at = 8usize;
+    loop {
+        let body = at.checked_add(8).filter(|&e| e <= b.len());
+        body.ok_or(Error::BadBootInfo)?;
+        let (ty, size) = (u32_at(b, at), u32_at(b, at + 4) as usize);
+        let end = at.checked_add(size).filter(|&e| size >= 8 && e <= b.len());
+        let end = end.ok_or(Error::BadBootInfo)?;
+        if ty == MB2_END {
+            return Ok(());
+        }
+        f(ty, &b[at..end])?;
+        at = end.checked_next_multiple_of(8).ok_or(Error::BadBootInfo)?;
+    }
+}
+
+/// Checks a memory-map tag: `entry_size` at least an entry and a multiple
+/// of 8, and the entries filling the tag exactly. Returns the entry count.
+fn mb2_mmap_entries(tag: &[u8]) -> Result<usize, Error> {
+    let entry = u32_at(tag, 8) as usize;
+    if tag.len() < 16 || entry < MB2_ENTRY_MIN || entry % 8 != 0 {
+        return Err(Error::BadBootInfo);
+    }
+    let body = tag.len() - 16;
+    if body % entry != 0 {
+        return Err(Error::BadBootInfo);
+    }
+    Ok(body / entry)
+}
+
+impl<'a> Multiboot2<'a> {
+    /// Validates the structure at `info` (a virtual address).
+    ///
+    /// # Safety
+    /// `info` must be NULL or readable for its `total_size` bytes (the
+    /// first 8 at least), unchanged for `'a`.
+    pub unsafe fn parse(info: *const u8, phys: Phys) -> Result<Self, Error> {
+        if info.is_null() {
+            return Err(Error::Invalid);
+        }
+        // SAFETY: the caller guarantees the header is readable.
+        let total = u64::from(u32_at(unsafe { caller_bytes(info, 8) }?, 0));
+        if !(16..=MAX_INFO_BYTES).contains(&total) {
+            return Err(Error::BadBootInfo);
+        }
+        let mut m = Multiboot2 {
+            // SAFETY: the caller guarantees `total_size` bytes are readable.
+            b: unsafe { caller_bytes(info, total) }?,
+            info_phys: (info as u64).wrapping_sub(phys.offset),
+            has_mmap: false,
+            meminfo: None,
+        };
+        let mut entries = 0usize;
+        let (mut has_mmap, mut meminfo) = (false, None);
+        mb2_walk(m.b, &mut |ty, tag| {
+            match ty {
+                MB2_MMAP => {
+                    entries += mb2_mmap_entries(tag)?;
+                    has_mmap = true;
+                }
+                MB2_MEMINFO if tag.len() < 16 => return Err(Error::BadBootInfo),
+                MB2_MEMINFO => meminfo = Some((u32_at(tag, 8), u32_at(tag, 12))),
+                MB2_MODULE if tag.len() < 16 || u32_at(tag, 12) < u32_at(tag, 8) => {
+                    return Err(Error::BadBootInfo)
+                }
+                _ => {}
+            }
+            Ok(())
+        })?;
+        if entries > MAX_ENTRIES {
+            return Err(Error::BadBootInfo);
+        }
+        if !has_mmap && meminfo.is_none() {
+            return Err(Error::NoMemoryMap);
+        }
+        (m.has_mmap, m.meminfo) = (has_mmap, meminfo);
+        Ok(m)
+    }
+}
+
+impl BootMap for Multiboot2<'_> {
+    fn entries(&self, f: &mut dyn FnMut(u64, u64, bool)) {
+        if !self.has_mmap {
+            let (lower, upper) = self.meminfo.unwrap_or((0, 0));
+            f(0, u64::from(lower) * 1024, true);
+            f(1 << 20, u64::from(upper) * 1024, true);
+            return;
+        }
+        let _ = mb2_walk(self.b, &mut |ty, tag| {
+            if ty == MB2_MMAP {
+                let size = (u32_at(tag, 8) as usize).max(MB2_ENTRY_MIN);
+                for e in tag.get(16..).unwrap_or(&[]).chunks_exact(size) {
+                    f(u64_at(e, 0), u64_at(e, 8), u32_at(e, 16) == 1);
+                }
+            }
+            Ok(())
+        });
+    }
+
+    fn reserved(&self, f: &mut dyn FnMut(u64, u64)) {
+        f(
+            self.info_phys,
+            self.info_phys.saturating_add(self.b.len() as u64),
+        );
+        let _ = mb2_walk(self.b, &mut |ty, tag| {
+            if ty == MB2_MODULE {
+                f(u64::from(u32_at(tag, 8)), u64::from(u32_at(tag, 12)));
+            }
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,100 @@
+//! The global frame manager (inside memshim's one lock): what the C
+//! functions and Rust kernels call. Faults are detected under the lock and
+//! reported through the panic hook after it is released.
+
+use super::FrameFault;
+use crate::error::Error;
+use crate::state::STATE;
+use crate::types::{memshim_boot_config, memshim_range};
+use x86_64::structures::paging::{FrameAllocator, FrameDeallocator, PhysFrame, Size4KiB};
+use x86_64::PhysAddr;
+
+/// Starts the global frame manager from Multiboot 1 or 2 boot information;
+/// from then on the heap also grows from frames.
+///
+/// # Safety
+/// As for [`super::FrameManager::init_multiboot`].
+pub unsafe fn init_multiboot(
+    magic: u32,
+    info: *const u8,
+    cfg: &memshim_boot_config,
+) -> Result<(), Error> {
+    // SAFETY: forwarded contract.
+    STATE.with(|s| unsafe { s.frames.init_multiboot(magic, info, cfg) })
+}
+
+/// Starts the global frame manager from a list of usable ranges.
+///
+/// # Safety
+/// As for [`super::FrameManager::init_ranges`].
+pub unsafe fn init_ranges(
+    usable: &[memshim_range],
+    cfg: &memshim_boot_config,
+) -> Result<(), Error> {
+    // SAFETY: forwarded contract.
+    STATE.with(|s| unsafe { s.frames.init_ranges(usable, cfg) })
+}
+
+/// One frame's physical address, or `None`.
+pub fn alloc() -> Option<u64> {
+    STATE.with(|s| s.frames.alloc())
+}
+
+/// See [`super::FrameManager::alloc_contiguous`].
+pub fn alloc_contiguous(count: usize, align: u64, below: u64) -> Option<u64> {
+    STATE.with(|s| s.frames.alloc_contiguous(count, align, below))
+}
+
+fn report(r: Result<(), FrameFault>) {
+    if let Err(fault) = r {
+        crate::panic::report(format_args!("{}", fault));
+    }
+}
+
+/// Gives back one frame; misuse is reported through the panic hook.
+pub fn free(phys: u64) {
+    report(STATE.with(|s| s.frames.free(phys)));
+}
+
+/// Gives back `count` frames; misuse is reported through the panic hook.
+pub fn free_contiguous(phys: u64, count: usize) {
+    report(STATE.with(|s| s.frames.free_contiguous(phys, count)));
+}
+
+/// See [`super::FrameManager::reserve`].
+pub fn reserve(phys: u64, len: u64) -> Result<(), Error> {
+    STATE.with(|s| s.frames.reserve(phys, len))
+}
+
+/// The global frame manager as an `x86_64` crate frame allocator, for
+/// building page tables:
+///
+/// ```ignore
+/// mapper.map_to(page, frame, flags, &mut memshim::frames::GlobalFrames)
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GlobalFrames;
+
+// SAFETY: every frame comes from the bitmap, marked allocated under the
+// lock before it is returned, so no frame is handed out twice until freed.
+unsafe impl FrameAllocator<Size4KiB> for GlobalFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        let phys = alloc()?;
+        match PhysAddr::try_new(phys)
+            .ok()
+            .and_then(|a| PhysFrame::from_start_address(a).ok())
+        {
+            Some(frame) => Some(frame),
+            None => {
+                free(phys);
+                None
+            }
+        }
+    }
+}
+
+impl FrameDeallocator<Size4KiB> for GlobalFrames {
+    unsafe fn deallocate_frame(&mut self, frame: PhysFrame<Size4KiB>) {
+        free(frame.start_address().as_u64());
+    }
+}

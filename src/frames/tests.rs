@@ -1,0 +1,924 @@
+//! Frame manager tests on the host: a page-aligned buffer plays physical
+//! RAM from address 0 (`phys_offset` = the buffer's address, `phys_limit`
+//! = its length); the memory maps claim more RAM above it, which is
+//! tracked and handed out but never touched. Each test owns a local
+//! `FrameManager` (tests run in parallel; the global one is shared).
+
+use super::*;
+use std::collections::HashSet;
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+/// Host memory standing in for physical addresses `0..len`.
+struct Ram {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Ram {
+    fn new(len: u64) -> Self {
+        let layout = std::alloc::Layout::from_size_align(len as usize, 4096).unwrap();
+        // SAFETY: non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        assert!(!ptr.is_null());
+        Ram {
+            ptr,
+            len: len as usize,
+        }
+    }
+
+    fn put(&mut self, phys: u64, bytes: &[u8]) {
+        assert!(phys as usize + bytes.len() <= self.len);
+        // SAFETY: in bounds (checked above) of our own allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(phys as usize), bytes.len())
+        };
+    }
+
+    fn virt(&self, phys: u64) -> *const u8 {
+        self.ptr.wrapping_add(phys as usize)
+    }
+
+    /// Kernel at 1 MiB..2 MiB+0x123; RAM reachable below the buffer's end.
+    fn cfg(&self) -> memshim_boot_config {
+        memshim_boot_config {
+            kernel_start: MIB,
+            kernel_end: 2 * MIB + 0x123,
+            phys_offset: self.ptr as u64,
+            phys_limit: self.len as u64,
+        }
+    }
+}
+
+impl Drop for Ram {
+    fn drop(&mut self) {
+        let layout = std::alloc::Layout::from_size_align(self.len, 4096).unwrap();
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr, layout) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Synthetic Multiboot 1 structures
+
+/// The fixed part of a Multiboot 1 information structure (116 bytes).
+#[derive(Default, Clone, Copy)]
+struct Mb1 {
+    flags: u32,
+    mem_lower: u32,
+    mem_upper: u32,
+    cmdline: u32,
+    mods_count: u32,
+    mods_addr: u32,
+    mmap_length: u32,
+    mmap_addr: u32,
+}
+
+impl Mb1 {
+    fn bytes(&self) -> [u8; 116] {
+        let mut b = [0u8; 116];
+        let mut put = |at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        put(0, self.flags); //        +0  flags: which fields below are valid
+        put(4, self.mem_lower); //    +4  mem_lower: KiB of RAM from 0 (bit 0)
+        put(8, self.mem_upper); //    +8  mem_upper: KiB of RAM from 1 MiB (bit 0)
+        put(12, 0xFFFF_FFFF); //      +12 boot_device (bit 1): ignored
+        put(16, self.cmdline); //     +16 cmdline: physical address of a C string (bit 2)
+        put(20, self.mods_count); //  +20 mods_count (bit 3)
+        put(24, self.mods_addr); //   +24 mods_addr: physical address of the module list
+                                 //                            +28 syms[4] (bits 4/5): left zero
+        put(44, self.mmap_length); // +44 mmap_length: bytes of memory map (bit 6)
+        put(48, self.mmap_addr); //   +48 mmap_addr: physical address of the map
+                                 //                            +52 drives, config table, loader name, APM,
+                                 //                                VBE, framebuffer: left zero
+        b
+    }
+}
+
+const MB1_MEM: u32 = 1 << 0;
+const MB1_CMDLINE: u32 = 1 << 2;
+const MB1_MODS: u32 = 1 << 3;
+const MB1_MMAP: u32 = 1 << 6;
+
+/// One Multiboot 1 memory-map entry with an explicit `size` field.
+fn mb1_entry(size: u32, base: u64, len: u64, ty: u32) -> Vec<u8> {
+    let mut e = Vec::new();
+    e.extend(size.to_le_bytes()); // +0  size: bytes that follow this field (>= 20)
+    e.extend(base.to_le_bytes()); // +4  base_addr
+    e.extend(len.to_le_bytes()); //  +12 length
+    e.extend(ty.to_le_bytes()); //   +20 type: 1 usable, 2 reserved, 3 ACPI, 4 NVS, 5 bad
+    e.resize(4 + size.max(20) as usize, 0); // any extra bytes the size field claims
+    e
+}
+
+/// A BIOS-style map: low memory, the EBDA/ROM hole, RAM from 1 MiB to
+/// 256 MiB, the PCI hole, and 64 MiB above 4 GiB (small, so debug-build
+/// tests that take every frame stay fast).
+fn bios_map() -> Vec<u8> {
+    [
+        mb1_entry(20, 0, 0x9_FC00, 1),
+        mb1_entry(20, 0x9_FC00, 0x400, 2),
+        mb1_entry(20, 0xF_0000, 0x1_0000, 2),
+        mb1_entry(20, MIB, 255 * MIB, 1),
+        mb1_entry(20, 3 * GIB, GIB, 2),
+        mb1_entry(20, 4 * GIB, 64 * MIB, 1),
+    ]
+    .concat()
+}
+
+/// One Multiboot 1 module-list entry.
+fn mb1_module(start: u32, end: u32, string: u32) -> Vec<u8> {
+    [start, end, string, 0] // mod_start, mod_end, string, reserved
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect()
+}
+
+/// Physical layout of the Multiboot 1 fixture, all inside the 8 MiB buffer.
+const INFO: u64 = 0x1_0000; // info structure (below 1 MiB, as GRUB puts it)
+const MMAP: u64 = 0x1_0100; // memory map
+const MODS: u64 = 0x1_0400; // module list
+const MODSTR: u64 = 0x1_0500; // module string
+const CMDLINE: u64 = 0x1_0600; // command line
+const MODULE: (u64, u64) = (3 * MIB, 3 * MIB + 100_000); // module contents
+
+/// An 8 MiB RAM with a full Multiboot 1 structure: bios_map, one module,
+/// a command line.
+fn mb1_fixture() -> (Ram, Mb1) {
+    let mut ram = Ram::new(8 * MIB);
+    let map = bios_map();
+    ram.put(MMAP, &map);
+    ram.put(
+        MODS,
+        &mb1_module(MODULE.0 as u32, MODULE.1 as u32, MODSTR as u32),
+    );
+    ram.put(MODSTR, b"initrd\0");
+    ram.put(CMDLINE, b"console=ttyS0\0");
+    let info = Mb1 {
+        flags: MB1_MEM | MB1_CMDLINE | MB1_MODS | MB1_MMAP,
+        mem_lower: 639,
+        mem_upper: 255 * 1024,
+        cmdline: CMDLINE as u32,
+        mods_count: 1,
+        mods_addr: MODS as u32,
+        mmap_length: map.len() as u32,
+        mmap_addr: MMAP as u32,
+    };
+    ram.put(INFO, &info.bytes());
+    (ram, info)
+}
+
+/// Writes `info` at INFO and starts a manager from it.
+fn init_mb1(ram: &mut Ram, info: &Mb1) -> Result<FrameManager, Error> {
+    ram.put(INFO, &info.bytes());
+    let mut fm = FrameManager::new();
+    // SAFETY: the structure lives in `ram`, which outlives `fm` in every test.
+    unsafe { fm.init_multiboot(boot::MB1_MAGIC, ram.virt(INFO), &ram.cfg()) }.map(|()| fm)
+}
+
+// ---------------------------------------------------------------------------
+// Synthetic Multiboot 2 structures
+
+/// A Multiboot 2 structure under construction: 8-byte header, then tags
+/// (type, size, payload), each starting 8-byte aligned.
+struct Mb2(Vec<u8>);
+
+impl Mb2 {
+    fn new() -> Self {
+        Mb2(vec![0; 8]) // +0 total_size (set by `end`), +4 reserved
+    }
+
+    fn tag(mut self, ty: u32, payload: &[u8]) -> Self {
+        self.0.resize(self.0.len().next_multiple_of(8), 0);
+        self.0.extend(ty.to_le_bytes()); //                           +0 type
+        self.0.extend((8 + payload.len() as u32).to_le_bytes()); //   +4 size (header included, padding not)
+        self.0.extend(payload); //                                    +8 payload
+        self
+    }
+
+    /// Memory-map tag (6): entry_size, entry_version 0, then entries of
+    /// base, length, type, reserved, padded to `entry_size`.
+    fn mmap(self, entry_size: u32, entries: &[(u64, u64, u32)]) -> Self {
+        let mut p = Vec::new();
+        p.extend(entry_size.to_le_bytes()); // +8  entry_size
+        p.extend(0u32.to_le_bytes()); //       +12 entry_version
+        for &(base, len, ty) in entries {
+            let start = p.len();
+            p.extend(base.to_le_bytes()); //   +0  base_addr
+            p.extend(len.to_le_bytes()); //    +8  length
+            p.extend(ty.to_le_bytes()); //     +16 type
+            p.extend(0u32.to_le_bytes()); //   +20 reserved
+            p.resize(start + entry_size as usize, 0);
+        }
+        self.tag(6, &p)
+    }
+
+    /// Module tag (3): mod_start, mod_end, then the NUL-terminated string.
+    fn module(self, start: u32, end: u32, name: &str) -> Self {
+        let mut p = Vec::new();
+        p.extend(start.to_le_bytes());
+        p.extend(end.to_le_bytes());
+        p.extend(name.as_bytes());
+        p.push(0);
+        self.tag(3, &p)
+    }
+
+    /// Basic memory information tag (4): mem_lower, mem_upper in KiB.
+    fn meminfo(self, lower: u32, upper: u32) -> Self {
+        let p: Vec<u8> = [lower, upper]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        self.tag(4, &p)
+    }
+
+    /// Adds the end tag (type 0, size 8) and sets total_size.
+    fn end(self) -> Vec<u8> {
+        let mut b = self.tag(0, &[]).0;
+        let total = b.len() as u32;
+        b[0..4].copy_from_slice(&total.to_le_bytes());
+        b
+    }
+}
+
+const MB2_AT: u64 = 4 * MIB + 0x800; // above 1 MiB, so its reservation shows
+
+fn mb2_entries() -> Vec<(u64, u64, u32)> {
+    vec![
+        (0, 0x9_FC00, 1),
+        (MIB, 255 * MIB, 1),
+        (0xF_0000, 0x1_0000, 2),
+        (4 * GIB, 512 * MIB, 1),
+    ]
+}
+
+fn init_mb2(ram: &mut Ram, info: &[u8]) -> Result<FrameManager, Error> {
+    ram.put(MB2_AT, info);
+    let mut fm = FrameManager::new();
+    // SAFETY: the structure lives in `ram`, which outlives `fm`.
+    unsafe { fm.init_multiboot(boot::MB2_MAGIC, ram.virt(MB2_AT), &ram.cfg()) }.map(|()| fm)
+}
+
+fn init_ranges(ram: &Ram, ranges: &[(u64, u64)]) -> Result<FrameManager, Error> {
+    let list: Vec<memshim_range> = ranges
+        .iter()
+        .map(|&(base, length)| memshim_range { base, length })
+        .collect();
+    let mut fm = FrameManager::new();
+    // SAFETY: `ram` plays the RAM below phys_limit and outlives `fm`.
+    unsafe { fm.init_ranges(&list, &ram.cfg()) }.map(|()| fm)
+}
+
+/// The bitmap's physical range.
+fn bitmap_of(fm: &FrameManager) -> (u64, u64) {
+    let t = fm.table.as_ref().unwrap();
+    (t.phys, t.phys + t.shape.bytes())
+}
+
+/// Takes every frame; returns them in order of allocation.
+fn drain(fm: &mut FrameManager) -> Vec<u64> {
+    std::iter::from_fn(|| fm.alloc()).collect()
+}
+
+fn overlaps(f: u64, (s, e): (u64, u64)) -> bool {
+    f < e && s < f + FRAME
+}
+
+// ---------------------------------------------------------------------------
+// Exhaustion: every frame exactly once, none forbidden
+
+#[test]
+fn mb1_exhaustion_hands_out_every_frame_once_and_nothing_reserved() {
+    let (mut ram, info) = mb1_fixture();
+    let mut fm = init_mb1(&mut ram, &info).unwrap();
+    let (managed, free) = fm.counts();
+    assert_eq!(managed, free);
+    let bitmap = bitmap_of(&fm);
+    let all = drain(&mut fm);
+    assert_eq!(all.len() as u64, managed);
+    assert_eq!(fm.counts(), (managed, 0));
+    let unique: HashSet<u64> = all.iter().copied().collect();
+    assert_eq!(unique.len(), all.len(), "a frame was handed out twice");
+    let forbidden = [
+        (0, MIB),
+        (MIB, 2 * MIB + 0x123), // kernel
+        MODULE,
+        (INFO, INFO + 116),
+        (MMAP, MMAP + bios_map().len() as u64),
+        (MODS, MODS + 16),
+        (MODSTR, MODSTR + 7),
+        (CMDLINE, CMDLINE + 14),
+        bitmap,
+        (3 * GIB, 4 * GIB), // PCI hole
+    ];
+    for &f in &all {
+        assert_eq!(f % FRAME, 0);
+        for r in forbidden {
+            assert!(!overlaps(f, r), "frame {f:#x} inside {r:x?}");
+        }
+        assert!(
+            f < 256 * MIB || (4 * GIB..4 * GIB + 64 * MIB).contains(&f),
+            "{f:#x}"
+        );
+    }
+    // Everything usable that is not forbidden was handed out.
+    let expect = 255 * MIB / FRAME + 64 * MIB / FRAME // RAM from 1 MiB and above 4 GiB
+        - ((2 * MIB + 0x123).div_ceil(FRAME) - MIB / FRAME) // kernel
+        - 25 // module: 100000 bytes = 24.4 frames
+        - (bitmap.1 - bitmap.0).div_ceil(FRAME);
+    assert_eq!(managed, expect);
+    assert_eq!(fm.check(), 0);
+    for &f in all.iter().rev() {
+        fm.free(f).unwrap();
+    }
+    assert_eq!(fm.counts(), (managed, managed));
+    assert_eq!(fm.check(), 0);
+    assert_eq!(drain(&mut fm).len() as u64, managed, "same count again");
+}
+
+#[test]
+fn single_frames_prefer_above_16_mib_then_use_the_dma_zone() {
+    let ram = Ram::new(8 * MIB);
+    let mut fm = init_ranges(&ram, &[(0, 32 * MIB)]).unwrap();
+    let all = drain(&mut fm);
+    let first_low = all.iter().position(|&f| f < 16 * MIB).unwrap();
+    assert!(all[..first_low].iter().all(|&f| f >= 16 * MIB));
+    assert_eq!(first_low as u64, 16 * MIB / FRAME);
+    assert!(all[first_low..]
+        .iter()
+        .all(|&f| (MIB..16 * MIB).contains(&f)));
+    // Next fit: the hint moves on, and wraps once the top is reached.
+    fm.free(8 * MIB).unwrap();
+    fm.free(30 * MIB).unwrap();
+    fm.free(20 * MIB).unwrap();
+    assert_eq!(
+        fm.alloc(),
+        Some(20 * MIB),
+        "wraps above 16 MiB before the DMA zone"
+    );
+    assert_eq!(fm.alloc(), Some(30 * MIB));
+    assert_eq!(fm.alloc(), Some(8 * MIB));
+    assert_eq!(fm.alloc(), None);
+}
+
+// ---------------------------------------------------------------------------
+// Multiboot 1 parsing
+
+#[test]
+fn mb1_structures_are_reserved_when_above_1_mib() {
+    // Same structure, moved above 1 MiB: the info, map, module list and
+    // strings must now be reserved explicitly.
+    let mut ram = Ram::new(8 * MIB);
+    let base = 5 * MIB;
+    let map = bios_map();
+    ram.put(base + 0x100, &map);
+    ram.put(
+        base + 0x2000,
+        &mb1_module(MODULE.0 as u32, MODULE.1 as u32, (base + 0x3FFE) as u32),
+    );
+    ram.put(base + 0x3FFE, b"a name crossing a page\0");
+    ram.put(base + 0x5000, b"cmdline\0");
+    let info = Mb1 {
+        flags: MB1_CMDLINE | MB1_MODS | MB1_MMAP,
+        cmdline: (base + 0x5000) as u32,
+        mods_count: 1,
+        mods_addr: (base + 0x2000) as u32,
+        mmap_length: map.len() as u32,
+        mmap_addr: (base + 0x100) as u32,
+        ..Mb1::default()
+    };
+    ram.put(base, &info.bytes());
+    let mut fm = FrameManager::new();
+    // SAFETY: the structure lives in `ram`, which outlives `fm`.
+    unsafe { fm.init_multiboot(boot::MB1_MAGIC, ram.virt(base), &ram.cfg()) }.unwrap();
+    let all: HashSet<u64> = drain(&mut fm).into_iter().collect();
+    for page in [
+        base,
+        base + 0x2000,
+        base + 0x3000,
+        base + 0x4000,
+        base + 0x5000,
+    ] {
+        assert!(!all.contains(&page), "{page:#x} handed out");
+    }
+    assert!(all.contains(&(base + 0x1000)) && all.contains(&(base + 0x6000)));
+}
+
+#[test]
+fn mb1_bad_magic_null_and_bad_config() {
+    let (mut ram, info) = mb1_fixture();
+    let mut fm = FrameManager::new();
+    let p = ram.virt(INFO);
+    let cfg = ram.cfg();
+    // SAFETY: every call below reads the structure, which lives in `ram`.
+    unsafe {
+        assert_eq!(
+            fm.init_multiboot(0x1BAD_B002, p, &cfg),
+            Err(Error::BadMagic)
+        );
+        assert_eq!(
+            fm.init_multiboot(boot::MB1_MAGIC, core::ptr::null(), &cfg),
+            Err(Error::Invalid)
+        );
+        assert_eq!(
+            fm.init_multiboot(boot::MB2_MAGIC, core::ptr::null(), &cfg),
+            Err(Error::Invalid)
+        );
+        let odd = memshim_boot_config {
+            phys_offset: cfg.phys_offset + 8,
+            ..cfg
+        };
+        assert_eq!(
+            fm.init_multiboot(boot::MB1_MAGIC, p, &odd),
+            Err(Error::Invalid)
+        );
+        let backwards = memshim_boot_config {
+            kernel_start: 2 * MIB,
+            kernel_end: MIB,
+            ..cfg
+        };
+        assert_eq!(
+            fm.init_multiboot(boot::MB1_MAGIC, p, &backwards),
+            Err(Error::Invalid)
+        );
+        let tiny = memshim_boot_config {
+            phys_limit: MIB + FRAME,
+            ..cfg
+        };
+        // The map is below the limit, but no room for the bitmap.
+        assert_eq!(
+            fm.init_multiboot(boot::MB1_MAGIC, p, &tiny),
+            Err(Error::NoMemory)
+        );
+    }
+    assert!(!fm.is_initialised());
+    let mut fm = init_mb1(&mut ram, &info).unwrap();
+    // SAFETY: as above.
+    let again = unsafe { fm.init_multiboot(boot::MB1_MAGIC, p, &cfg) };
+    assert_eq!(again, Err(Error::Already));
+}
+
+/// Starts a manager from the fixture with the info and map edited by
+/// `edit`; returns how many frames it hands out.
+fn mb1_with(edit: impl FnOnce(&mut Mb1, &mut Vec<u8>)) -> Result<u64, Error> {
+    let (mut ram, mut info) = mb1_fixture();
+    let mut map = bios_map();
+    edit(&mut info, &mut map);
+    ram.put(MMAP, &map);
+    let mut fm = init_mb1(&mut ram, &info)?;
+    assert_eq!(fm.check(), 0);
+    Ok(drain(&mut fm).len() as u64)
+}
+
+#[test]
+fn mb1_malformed_maps_are_refused() {
+    // An entry whose size field is below the 20-byte minimum.
+    let r = mb1_with(|_, m| m[0..4].copy_from_slice(&16u32.to_le_bytes()));
+    assert_eq!(r.err(), Some(Error::BadBootInfo));
+    // The last entry's size runs past mmap_length.
+    let r = mb1_with(|i, _| i.mmap_length -= 4);
+    assert_eq!(r.err(), Some(Error::BadBootInfo));
+    // Two stray bytes after the last entry (not even a size field).
+    let r = mb1_with(|i, m| {
+        m.extend([0, 0]);
+        i.mmap_length += 2;
+    });
+    assert_eq!(r.err(), Some(Error::BadBootInfo));
+    // A map larger than 1 MiB.
+    let r = mb1_with(|i, _| i.mmap_length = (MIB + 24) as u32);
+    assert_eq!(r.err(), Some(Error::BadBootInfo));
+    // A map above phys_limit (would be read outside the RAM we may touch).
+    let r = mb1_with(|i, _| i.mmap_addr = (8 * MIB - 16) as u32);
+    assert_eq!(r.err(), Some(Error::Range));
+    // More than 4096 entries.
+    let r = mb1_with(|i, m| {
+        *m = (0..4097)
+            .flat_map(|k| mb1_entry(20, k * MIB, MIB, 1))
+            .collect();
+        i.mmap_length = m.len() as u32;
+    });
+    assert_eq!(r.err(), Some(Error::BadBootInfo));
+    // Neither a map nor mem_lower/mem_upper.
+    let r = mb1_with(|i, _| i.flags = MB1_MODS);
+    assert_eq!(r.err(), Some(Error::NoMemoryMap));
+    // Module list: too many modules, list above the limit, end before start.
+    let r = mb1_with(|i, _| i.mods_count = 257);
+    assert_eq!(r.err(), Some(Error::BadBootInfo));
+    let r = mb1_with(|i, _| i.mods_addr = (8 * MIB - 8) as u32);
+    assert_eq!(r.err(), Some(Error::Range));
+    let (mut ram, info) = mb1_fixture();
+    ram.put(MODS, &mb1_module(0x30_0000, 0x20_0000, MODSTR as u32));
+    assert_eq!(init_mb1(&mut ram, &info).err(), Some(Error::BadBootInfo));
+}
+
+#[test]
+fn mb1_tolerated_map_quirks() {
+    let frames = |r: Result<u64, Error>| r.unwrap();
+    let normal = frames(mb1_with(|_, _| {}));
+    // Zero-size entries, a zero-length map with flag set (falls back to
+    // mem_lower/mem_upper), and unsorted, overlapping entries.
+    let r = mb1_with(|i, m| {
+        m.extend(mb1_entry(20, 7 * GIB, 0, 1));
+        i.mmap_length = m.len() as u32;
+    });
+    assert_eq!(frames(r), normal);
+    let r = mb1_with(|i, m| {
+        let mut e: Vec<Vec<u8>> = m.chunks(24).map(<[u8]>::to_vec).collect();
+        e.reverse();
+        e.push(mb1_entry(20, 100 * MIB, 50 * MIB, 1)); // inside 1..256 MiB
+        *m = e.concat();
+        i.mmap_length = m.len() as u32;
+    });
+    assert_eq!(frames(r), normal);
+    // Bigger entries (size 28) are walked by their own size field.
+    let r = mb1_with(|i, m| {
+        *m = m
+            .chunks(24)
+            .flat_map(|e| {
+                let base = u64::from_le_bytes(e[4..12].try_into().unwrap());
+                let len = u64::from_le_bytes(e[12..20].try_into().unwrap());
+                let ty = u32::from_le_bytes(e[20..24].try_into().unwrap());
+                mb1_entry(28, base, len, ty)
+            })
+            .collect();
+        i.mmap_length = m.len() as u32;
+    });
+    assert_eq!(frames(r), normal);
+    let (mut ram, mut info) = mb1_fixture();
+    // Map flag clear: mem_upper decides (1 MiB + 64 MiB).
+    info.flags = MB1_MEM;
+    info.mem_upper = 64 * 1024;
+    let mut fm = init_mb1(&mut ram, &info).unwrap();
+    let all = drain(&mut fm);
+    assert_eq!(all.iter().max(), Some(&(65 * MIB - FRAME)));
+    // A reserved entry overlapping a usable one wins.
+    let r = mb1_with(|i, m| {
+        m.extend(mb1_entry(20, 128 * MIB, 16 * MIB, 2));
+        i.mmap_length = m.len() as u32;
+    });
+    assert_eq!(frames(r), normal - 16 * MIB / FRAME);
+    // Entries beyond the 52-bit physical space are clipped, not trusted.
+    let r = mb1_with(|i, m| {
+        m.extend(mb1_entry(20, (1 << 52) - 2 * FRAME, u64::MAX / 2, 1));
+        i.mmap_length = m.len() as u32;
+    });
+    assert_eq!(
+        r.err(),
+        Some(Error::NoMemory),
+        "a 2^52-frame bitmap does not fit"
+    );
+    // No usable RAM above 1 MiB.
+    let r = mb1_with(|i, m| {
+        *m = mb1_entry(20, 0, 0x9_FC00, 1);
+        i.mmap_length = m.len() as u32;
+    });
+    assert_eq!(r.err(), Some(Error::NoMemory));
+}
+
+#[test]
+fn frames_above_4_gib_and_above_phys_limit_are_handed_out() {
+    let (mut ram, info) = mb1_fixture();
+    let mut fm = init_mb1(&mut ram, &info).unwrap();
+    let all = drain(&mut fm);
+    assert!(all.contains(&(4 * GIB)) && all.contains(&(4 * GIB + 64 * MIB - FRAME)));
+    let (_, bitmap_end) = bitmap_of(&fm);
+    assert!(bitmap_end <= 8 * MIB, "bitmap must sit below phys_limit");
+}
+
+// ---------------------------------------------------------------------------
+// Multiboot 2 parsing
+
+#[test]
+fn mb2_full_structure() {
+    let mut ram = Ram::new(8 * MIB);
+    let info = Mb2::new()
+        .tag(1, b"console=ttyS0\0") // command line: size 22, the next tag is re-aligned
+        .meminfo(639, 255 * 1024)
+        .module(MODULE.0 as u32, MODULE.1 as u32, "initrd")
+        .mmap(24, &mb2_entries())
+        .end();
+    let mut fm = init_mb2(&mut ram, &info).unwrap();
+    let managed = fm.counts().0;
+    let all = drain(&mut fm);
+    assert_eq!(all.len() as u64, managed);
+    let bitmap = bitmap_of(&fm);
+    for &f in &all {
+        for r in [(0, MIB), (MIB, 2 * MIB + 0x123), MODULE, bitmap] {
+            assert!(!overlaps(f, r), "frame {f:#x} inside {r:x?}");
+        }
+        assert!(!overlaps(f, (MB2_AT, MB2_AT + info.len() as u64)));
+        assert!(f < 256 * MIB || (4 * GIB..4 * GIB + 512 * MIB).contains(&f));
+    }
+    let expect = 255 * MIB / FRAME + 512 * MIB / FRAME
+        - (2 * MIB + 0x123).div_ceil(FRAME) + MIB / FRAME
+        - 25
+        - 1 // the page holding the structure
+        - (bitmap.1 - bitmap.0).div_ceil(FRAME);
+    assert_eq!(managed, expect);
+    for f in all {
+        fm.free(f).unwrap();
+    }
+    assert_eq!(fm.check(), 0);
+    assert_eq!(drain(&mut fm).len() as u64, managed);
+}
+
+#[test]
+fn mb2_entry_size_larger_than_an_entry_and_meminfo_fallback() {
+    let mut ram = Ram::new(8 * MIB);
+    let wide = Mb2::new().mmap(32, &mb2_entries()).end();
+    let a = init_mb2(&mut ram, &wide).unwrap().counts();
+    let plain = Mb2::new().mmap(24, &mb2_entries()).end();
+    let b = init_mb2(&mut ram, &plain).unwrap().counts();
+    assert_eq!(a, b);
+    let fallback = Mb2::new().meminfo(639, 31 * 1024).end();
+    let mut fm = init_mb2(&mut ram, &fallback).unwrap();
+    assert_eq!(drain(&mut fm).iter().max(), Some(&(32 * MIB - FRAME)));
+}
+
+#[test]
+fn mb2_malformed_structures_are_refused() {
+    let mut ram = Ram::new(8 * MIB);
+    let good = Mb2::new().mmap(24, &mb2_entries()).end();
+    let mut check = |bytes: Vec<u8>, want: Error| {
+        assert_eq!(init_mb2(&mut ram, &bytes).err(), Some(want), "{bytes:x?}");
+    };
+    let set = |mut b: Vec<u8>, at: usize, v: u32| {
+        b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        b
+    };
+    // total_size below header + end tag, above 1 MiB.
+    check(set(good.clone(), 0, 8), Error::BadBootInfo);
+    check(set(good.clone(), 0, (MIB + 8) as u32), Error::BadBootInfo);
+    // total_size cuts the end tag off.
+    check(
+        set(good.clone(), 0, good.len() as u32 - 8),
+        Error::BadBootInfo,
+    );
+    // A tag whose size runs past total_size; a tag smaller than its header.
+    check(set(good.clone(), 12, 4096), Error::BadBootInfo);
+    check(set(good.clone(), 12, 4), Error::BadBootInfo);
+    // entry_size smaller than an entry, not a multiple of 8, not filling the tag.
+    check(
+        Mb2::new().mmap(20, &mb2_entries()).end(),
+        Error::BadBootInfo,
+    );
+    check(
+        Mb2::new().mmap(28, &mb2_entries()).end(),
+        Error::BadBootInfo,
+    );
+    check(set(good.clone(), 12, 16 + 24 * 3 + 8), Error::BadBootInfo);
+    // A memory-map tag too short to hold entry_size.
+    check(Mb2::new().tag(6, &[24, 0, 0, 0]).end(), Error::BadBootInfo);
+    // No memory map and no basic memory information.
+    check(Mb2::new().tag(1, b"x\0").end(), Error::NoMemoryMap);
+    // Module whose end is below its start; meminfo tag too short.
+    let m = Mb2::new()
+        .module(0x30_0000, 0x20_0000, "m")
+        .mmap(24, &mb2_entries());
+    check(m.end(), Error::BadBootInfo);
+    check(Mb2::new().tag(4, &[0; 4]).end(), Error::BadBootInfo);
+    // More than 4096 entries in all.
+    let many: Vec<_> = (0..4097).map(|k| (k * MIB, MIB, 1)).collect();
+    check(Mb2::new().mmap(24, &many).end(), Error::BadBootInfo);
+}
+
+// ---------------------------------------------------------------------------
+// Plain ranges
+
+#[test]
+fn plain_ranges_bad_input() {
+    let ram = Ram::new(8 * MIB);
+    assert_eq!(
+        init_ranges(&ram, &[(u64::MAX - 10, 20)]).err(),
+        Some(Error::Range)
+    );
+    assert_eq!(init_ranges(&ram, &[]).err(), Some(Error::NoMemory));
+    assert_eq!(init_ranges(&ram, &[(0, MIB)]).err(), Some(Error::NoMemory));
+    let many = vec![(0, 0); 4097];
+    assert_eq!(init_ranges(&ram, &many).err(), Some(Error::Invalid));
+    // Partial pages are dropped: 16 MiB + 1 .. 16 MiB + 4097 holds no frame.
+    let fm = init_ranges(&ram, &[(0, 8 * MIB), (16 * MIB + 1, FRAME)]).unwrap();
+    // 1..8 MiB, minus the kernel (257 frames) and the bitmap (1 frame).
+    assert_eq!(fm.counts().0, 7 * MIB / FRAME - 257 - 1);
+}
+
+// ---------------------------------------------------------------------------
+// Contiguous runs
+
+#[test]
+fn contiguous_alignment_below_and_exhaustion() {
+    let ram = Ram::new(8 * MIB);
+    let mut fm = init_ranges(&ram, &[(0, 64 * MIB)]).unwrap();
+    let free0 = fm.counts().1;
+    // 2 MiB-aligned runs come from above 16 MiB first.
+    let a = fm.alloc_contiguous(512, 2 * MIB, 0).unwrap();
+    assert_eq!((a % (2 * MIB), a >= 16 * MIB), (0, true));
+    // `below` forces the ISA-DMA zone; the whole run must end below it.
+    let d = fm.alloc_contiguous(16, 64 * 1024, 16 * MIB).unwrap();
+    assert!(d % (64 * 1024) == 0 && d + 16 * FRAME <= 16 * MIB && d >= MIB);
+    let e = fm.alloc_contiguous(3, 0, 12 * MIB + 3 * FRAME).unwrap();
+    assert!(e + 3 * FRAME <= 12 * MIB + 3 * FRAME);
+    assert_eq!(fm.counts().1, free0 - 512 - 16 - 3);
+    assert_eq!(fm.free(a + 8), Err(FrameFault::Misaligned(a + 8)));
+    // Impossible: too big, below too low, bad alignment, zero count.
+    assert_eq!(fm.alloc_contiguous(64 * 256, 0, 0), None);
+    assert_eq!(fm.alloc_contiguous(1, 0, MIB), None);
+    assert_eq!(fm.alloc_contiguous(1, 3 * FRAME, 0), None);
+    assert_eq!(fm.alloc_contiguous(0, 0, 0), None);
+    assert_eq!(fm.alloc_contiguous(usize::MAX, 0, 0), None);
+    assert_eq!(fm.alloc_contiguous(1, 1 << 63, 0), None);
+    // Fragment memory: every other frame taken; no run of 2 is left.
+    let singles = drain(&mut fm);
+    for f in singles.iter().step_by(2) {
+        fm.free(*f).unwrap();
+    }
+    assert_eq!(fm.alloc_contiguous(2, 0, 0), None);
+    assert!(fm.alloc_contiguous(1, 0, 0).is_some());
+    assert_eq!(fm.check(), 0);
+}
+
+#[test]
+fn contiguous_matches_a_brute_force_search() {
+    let ram = Ram::new(8 * MIB);
+    let mut fm = init_ranges(&ram, &[(0, 40 * MIB)]).unwrap();
+    let mut seed = 0x1234_5678u64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let all = drain(&mut fm);
+    for &f in &all {
+        if rand() % 3 != 0 {
+            fm.free(f).unwrap();
+        }
+    }
+    let free_now = |fm: &FrameManager, f: u64| fm.table.as_ref().unwrap().view().is_free(f);
+    for _ in 0..300 {
+        let n = 1 + rand() % 6;
+        let align = FRAME << (rand() % 4);
+        let below = if rand() % 2 == 0 {
+            0
+        } else {
+            (rand() % (40 * MIB)) & !(FRAME - 1)
+        };
+        let top = if below == 0 { 40 * MIB } else { below } / FRAME;
+        let ok = |s: u64| (s..s + n).all(|f| f < top && free_now(&fm, f));
+        let a = align / FRAME;
+        let high = (HIGH..top).step_by(1).find(|s| s % a == 0 && ok(*s));
+        let low = (LOW..HIGH.min(top)).find(|s| s % a == 0 && ok(*s));
+        let want = high.or(low).map(|f| f * FRAME);
+        let got = fm.alloc_contiguous(n as usize, align, below);
+        assert_eq!(got, want, "n={n} align={align:#x} below={below:#x}");
+        if let Some(p) = got {
+            if rand() % 2 == 0 {
+                fm.free_contiguous(p, n as usize).unwrap();
+            }
+        }
+    }
+    assert_eq!(fm.check(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Misuse
+
+#[test]
+fn double_free_reserved_and_untracked_frames_are_faults() {
+    let ram = Ram::new(8 * MIB);
+    let mut fm = FrameManager::new();
+    assert_eq!(fm.free(2 * MIB), Err(FrameFault::NotInitialised(2 * MIB)));
+    assert_eq!(fm.reserve(2 * MIB, 1), Err(Error::NotInitialised));
+    assert_eq!(fm.alloc(), None);
+    let mut fm = init_ranges(&ram, &[(0, 64 * MIB)]).unwrap();
+    let f = fm.alloc().unwrap();
+    fm.free(f).unwrap();
+    assert_eq!(fm.free(f), Err(FrameFault::DoubleFree(f)));
+    assert_eq!(fm.free(MIB), Err(FrameFault::Reserved(MIB)), "kernel frame");
+    assert_eq!(
+        fm.free(0x1000),
+        Err(FrameFault::Reserved(0x1000)),
+        "below 1 MiB"
+    );
+    assert_eq!(fm.free(64 * MIB), Err(FrameFault::NotTracked(64 * MIB)));
+    assert_eq!(fm.free(!0xFFF), Err(FrameFault::NotTracked(!0xFFF)));
+    // Contiguous: one free frame in the middle → nothing is freed.
+    let run = fm.alloc_contiguous(8, 0, 0).unwrap();
+    fm.free(run + 3 * FRAME).unwrap();
+    let before = fm.counts();
+    assert_eq!(
+        fm.free_contiguous(run, 8),
+        Err(FrameFault::DoubleFree(run + 3 * FRAME))
+    );
+    assert_eq!(fm.counts(), before);
+    assert_eq!(
+        fm.free_contiguous(run, usize::MAX),
+        Err(FrameFault::NotTracked(run))
+    );
+    assert_eq!(fm.free_contiguous(run, 0), Ok(()));
+    assert_eq!(fm.check(), 0);
+    let msg = format!("{}", FrameFault::DoubleFree(0x1234_5000));
+    assert!(msg.contains("double free") && msg.contains("0x12345000"));
+}
+
+#[test]
+fn check_finds_a_corrupted_bitmap() {
+    let ram = Ram::new(8 * MIB);
+    let mut fm = init_ranges(&ram, &[(0, 64 * MIB)]).unwrap();
+    assert_eq!(fm.check(), 0);
+    let w = fm.table.as_ref().unwrap().words.as_ptr();
+    // SAFETY: word 100 of level 0 (frames 6400..6464, free) is in the bitmap.
+    unsafe { *w.add(100) ^= 0b101 };
+    assert!(fm.check() >= 1);
+    // SAFETY: restore it.
+    unsafe { *w.add(100) ^= 0b101 };
+    assert_eq!(fm.check(), 0);
+    fm.free += 1;
+    assert_eq!(fm.check(), 1);
+}
+
+#[test]
+fn reserve_takes_frames_out_of_use() {
+    let ram = Ram::new(8 * MIB);
+    let mut fm = init_ranges(&ram, &[(0, 64 * MIB)]).unwrap();
+    let (m0, f0) = fm.counts();
+    // A framebuffer-like range outside RAM: accepted, changes nothing.
+    assert_eq!(fm.reserve(0xFD00_0000, 8 * MIB), Ok(()));
+    // ACPI-like range at an odd address: widened to whole frames.
+    assert_eq!(fm.reserve(40 * MIB + 0x10, 2 * FRAME), Ok(()));
+    assert_eq!(fm.counts(), (m0 - 3, f0 - 3));
+    // Reserving again, or over already reserved frames, is fine.
+    assert_eq!(fm.reserve(40 * MIB, FRAME), Ok(()));
+    assert_eq!(fm.reserve(MIB, 4 * FRAME), Ok(()));
+    assert_eq!(fm.counts(), (m0 - 3, f0 - 3));
+    let f = fm.alloc().unwrap();
+    assert_eq!(fm.reserve(f, 1), Err(Error::Overlap));
+    assert_eq!(fm.reserve(f, 0), Err(Error::Invalid));
+    assert_eq!(fm.reserve(u64::MAX - 5, 10), Err(Error::Range));
+    assert!(!drain(&mut fm)
+        .iter()
+        .any(|&g| (40 * MIB..40 * MIB + 3 * FRAME).contains(&g)));
+    assert_eq!(fm.free(40 * MIB), Err(FrameFault::Reserved(40 * MIB)));
+    assert_eq!(fm.check(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Heap growth
+
+#[test]
+fn heap_grows_below_phys_limit_and_gives_back() {
+    let ram = Ram::new(8 * MIB);
+    // 1 GiB of RAM, only the first 8 MiB reachable.
+    let mut fm = init_ranges(&ram, &[(0, GIB)]).unwrap();
+    let free0 = fm.counts().1;
+    let (p, len) = fm.heap_grow(3 * FRAME as usize + 1).unwrap();
+    assert_eq!(len, 4 * FRAME as usize);
+    let phys = p.as_ptr() as u64 - ram.ptr as u64;
+    assert!(phys >= MIB && phys + len as u64 <= 8 * MIB);
+    // SAFETY: the span is inside `ram`; writing proves it is real memory.
+    unsafe { std::ptr::write_bytes(p.as_ptr(), 0xAB, len) };
+    assert_eq!(fm.heap_grow(0), None);
+    assert_eq!(
+        fm.heap_grow(8 * MIB as usize),
+        None,
+        "more than lies below the limit"
+    );
+    assert_eq!(fm.heap_grow(usize::MAX), None);
+    // Exhaust what is below the limit: single frames above stay available.
+    let mut spans = vec![(p, len)];
+    while let Some(s) = fm.heap_grow(64 * 1024) {
+        spans.push(s);
+    }
+    assert!(spans
+        .iter()
+        .all(|(q, l)| q.as_ptr() as u64 + *l as u64 <= ram.ptr as u64 + 8 * MIB));
+    assert!(fm.alloc().is_some_and(|f| f >= 8 * MIB));
+    // SAFETY: a span that never came from heap_grow is refused untouched.
+    unsafe {
+        let bogus = NonNull::new(ram.ptr.add(MIB as usize)).unwrap();
+        assert!(!fm.heap_release(bogus, FRAME as usize));
+        assert!(!fm.heap_release(p, 3));
+    }
+    for (q, l) in spans {
+        // SAFETY: each span came from heap_grow and is unused.
+        assert!(unsafe { fm.heap_release(q, l) });
+    }
+    assert_eq!(fm.counts().1, free0 - 1);
+    assert_eq!(fm.check(), 0);
+    assert!(FrameManager::new().heap_grow(4096).is_none());
+}
+
+#[test]
+fn dump_reports_state() {
+    let ram = Ram::new(8 * MIB);
+    let mut text = String::new();
+    FrameManager::new().dump(&mut text).unwrap();
+    assert!(text.contains("not initialised"));
+    let fm = init_ranges(&ram, &[(0, 64 * MIB)]).unwrap();
+    text.clear();
+    fm.dump(&mut text).unwrap();
+    assert!(
+        text.contains("free") && text.contains("bitmap at phys"),
+        "{text}"
+    );
+}
