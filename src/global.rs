@@ -150,3 +150,36 @@ unsafe impl GlobalAlloc for MemShim {
         unsafe { realloc(nn, new_size.max(1)) }.map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The global heap through `GlobalAlloc`, as a Rust kernel would use it.
+    #[test]
+    fn global_alloc_honours_layouts() {
+        let a = MemShim;
+        for align in [1usize, 8, 16, 64, 4096, 1 << 21] {
+            for size in [1usize, 24, 1000, 70_000] {
+                let layout = Layout::from_size_align(size, align).unwrap();
+                // SAFETY: non-zero size layout.
+                let p = unsafe { a.alloc_zeroed(layout) };
+                assert!(!p.is_null());
+                assert_eq!(p.addr() % align, 0);
+                // SAFETY: `size` zeroed bytes at p.
+                assert!(unsafe { core::slice::from_raw_parts(p, size) }.iter().all(|&b| b == 0));
+                // SAFETY: p is live with `layout`.
+                unsafe { p.write_bytes(0x5A, size) };
+                // SAFETY: p is live with `layout`; the new size is non-zero.
+                let q = unsafe { a.realloc(p, layout, size * 3) };
+                assert!(!q.is_null());
+                assert_eq!(q.addr() % align, 0, "realloc keeps the layout's alignment");
+                // SAFETY: the first `size` bytes were preserved.
+                assert!(unsafe { core::slice::from_raw_parts(q, size) }.iter().all(|&b| b == 0x5A));
+                // SAFETY: q is live with the new layout.
+                unsafe { a.dealloc(q, Layout::from_size_align(size * 3, align).unwrap()) };
+            }
+        }
+        assert_eq!(crate::check(), 0);
+    }
+}
