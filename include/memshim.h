@@ -82,6 +82,44 @@
 #define MEMSHIM_ENOTINIT -10
 
 /**
+ * Where the kernel is and how memshim reaches physical memory; passed to
+ * `memshim_init_multiboot` and `memshim_frames_init`.
+ */
+struct memshim_boot_config {
+  /**
+   * Physical start of the kernel image (reserved with `kernel_end`).
+   */
+  uint64_t kernel_start;
+  /**
+   * Physical end (exclusive) of the kernel image.
+   */
+  uint64_t kernel_end;
+  /**
+   * virtual = physical + phys_offset (0: identity-mapped). Page-aligned.
+   */
+  uint64_t phys_offset;
+  /**
+   * memshim touches physical memory only below this: its bitmap and the
+   * heap's frames (0: no limit). Frames above it are still handed out.
+   */
+  uint64_t phys_limit;
+};
+
+/**
+ * A physical memory range `[base, base + length)`.
+ */
+struct memshim_range {
+  /**
+   * Physical start.
+   */
+  uint64_t base;
+  /**
+   * Length in bytes.
+   */
+  uint64_t length;
+};
+
+/**
  * Heap and frame counters, filled by `memshim_get_stats`.
  */
 struct memshim_stats {
@@ -130,6 +168,82 @@ struct memshim_stats {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Starts the frame manager from Multiboot boot information and lets the
+ * heap grow from frames. `magic` is EAX at entry (0x2BADB002: Multiboot 1,
+ * 0x36D76289: Multiboot 2), `boot_info` the information structure (EBX)
+ * as a virtual address. Reserves below 1 MiB, the kernel image, the boot
+ * information, its memory map, modules, their strings, the command line
+ * and the bitmap, which goes into usable RAM below `phys_limit`.
+ * Returns 0, or `MEMSHIM_EINVAL` (NULL, `phys_offset` not page-aligned,
+ * `kernel_end < kernel_start`), `MEMSHIM_EMAGIC`, `MEMSHIM_EBOOTINFO` (a
+ * length runs past the structure, a bad entry size, more than 4096 map
+ * entries or 256 modules), `MEMSHIM_ENOMMAP` (neither a memory map nor
+ * mem_lower/mem_upper), `MEMSHIM_ERANGE` (a structure lies above
+ * `phys_limit`), `MEMSHIM_ENOMEM` (no usable RAM above 1 MiB, or no room
+ * for the bitmap), `MEMSHIM_EALREADY`.
+ *
+ * # Safety
+ * `boot_info` must be NULL or readable (52 bytes for Multiboot 1, its
+ * `total_size` for Multiboot 2); `cfg` NULL or readable; physical memory
+ * below `phys_limit` (all of it, if 0) mapped writable at `phys_offset`;
+ * usable RAM used by nothing but the kernel and the boot loader's data.
+ */
+int memshim_init_multiboot(uint32_t magic,
+                           const void *boot_info,
+                           const struct memshim_boot_config *cfg);
+
+/**
+ * Starts the frame manager from `count` usable physical ranges (any
+ * order; overlaps merged; partial pages dropped) — for UEFI or Limine
+ * loaders and tests. Same reservations (minus the boot information) and
+ * codes as `memshim_init_multiboot`; NULL `usable`, `count` above 4096,
+ * and NULL `cfg` give `MEMSHIM_EINVAL`, a range that wraps `MEMSHIM_ERANGE`.
+ *
+ * # Safety
+ * `usable` must be NULL or point to `count` ranges; the rest as for
+ * `memshim_init_multiboot`.
+ */
+int memshim_frames_init(const struct memshim_range *usable,
+                        size_t count,
+                        const struct memshim_boot_config *cfg);
+
+/**
+ * One 4 KiB frame's physical address (from above 16 MiB first, never
+ * below 1 MiB), or 0 if none is free or the manager is not initialised.
+ */
+uint64_t memshim_frame_alloc(void);
+
+/**
+ * `count` physically contiguous frames starting at a multiple of `align`
+ * bytes (a power of two; 0 means 4096) and ending at or below `below`
+ * (0: no limit) — DMA buffers. Returns the physical address, or 0 if no
+ * such run exists, `count` is 0 or `align` is not a power of two.
+ */
+uint64_t memshim_frame_alloc_contiguous(size_t count, uint64_t align, uint64_t below);
+
+/**
+ * Gives back a frame `memshim_frame_alloc` returned. Freeing a free frame,
+ * a reserved one, an unaligned or untracked address is reported through
+ * the panic handler (with the address) and changes nothing.
+ */
+void memshim_frame_free(uint64_t phys);
+
+/**
+ * Gives back `count` frames from `phys` (0 does nothing); all or nothing,
+ * misuse reported as for `memshim_frame_free`.
+ */
+void memshim_frame_free_contiguous(uint64_t phys, size_t count);
+
+/**
+ * Keeps `[phys, phys + len)` (widened to whole frames) from ever being
+ * handed out: ACPI tables, a framebuffer. Parts outside RAM and frames
+ * already reserved are fine. Returns 0, `MEMSHIM_ENOTINIT`,
+ * `MEMSHIM_EINVAL` (`len` 0), `MEMSHIM_ERANGE` (the range wraps) or
+ * `MEMSHIM_EOVERLAP` (a frame in it is allocated; nothing is reserved).
+ */
+int memshim_frame_reserve(uint64_t phys, uint64_t len);
 
 /**
  * Gives the heap `len` bytes at `start` that the caller owns. Returns 0,
@@ -427,39 +541,14 @@ void bzero(void *s, size_t n);
 
 #if defined(__linux__)
 /**
- * `core` for the Linux host is precompiled with unwinding tables that name
- * this personality routine; memshim aborts on panic and never unwinds, so
- * it is never called. (Localised in the finished archive.)
+ * Turns on the opt-in AVX2 path of memcpy, memmove, memset, memcmp and
+ * bcmp (host build only), used for calls above 64 bytes. Returns 1 when
+ * the path is on, 0 when the CPU or OS lacks AVX2 (the default
+ * general-purpose-register path stays). Safe to call at any time, from any
+ * thread; the default in every build is the register path, which never
+ * touches SSE/AVX state.
  */
-void rust_eh_personality(void);
-#endif
-
-#if defined(__linux__)
-extern ptrdiff_t write(int fd, const void *buf, size_t count);
-#endif
-
-#if defined(__linux__)
-extern void abort(void);
-#endif
-
-#if defined(__linux__)
-extern void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off);
-#endif
-
-#if defined(__linux__)
-extern int munmap(void *addr, size_t len);
-#endif
-
-#if defined(__linux__)
-extern int *__errno_location(void);
-#endif
-
-#if defined(__linux__)
-extern int pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
-#endif
-
-#if defined(__linux__)
-extern size_t pthread_self(void);
+int memshim_enable_simd(void);
 #endif
 
 #ifdef __cplusplus

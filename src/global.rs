@@ -167,7 +167,9 @@ mod tests {
                 assert!(!p.is_null());
                 assert_eq!(p.addr() % align, 0);
                 // SAFETY: `size` zeroed bytes at p.
-                assert!(unsafe { core::slice::from_raw_parts(p, size) }.iter().all(|&b| b == 0));
+                assert!(unsafe { core::slice::from_raw_parts(p, size) }
+                    .iter()
+                    .all(|&b| b == 0));
                 // SAFETY: p is live with `layout`.
                 unsafe { p.write_bytes(0x5A, size) };
                 // SAFETY: p is live with `layout`; the new size is non-zero.
@@ -175,7 +177,9 @@ mod tests {
                 assert!(!q.is_null());
                 assert_eq!(q.addr() % align, 0, "realloc keeps the layout's alignment");
                 // SAFETY: the first `size` bytes were preserved.
-                assert!(unsafe { core::slice::from_raw_parts(q, size) }.iter().all(|&b| b == 0x5A));
+                assert!(unsafe { core::slice::from_raw_parts(q, size) }
+                    .iter()
+                    .all(|&b| b == 0x5A));
                 // SAFETY: q is live with the new layout.
                 unsafe { a.dealloc(q, Layout::from_size_align(size * 3, align).unwrap()) };
             }
