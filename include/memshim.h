@@ -19,6 +19,11 @@
 #if defined(__cplusplus) && defined(__STDC_HOSTED__) && __STDC_HOSTED__ && !defined(MEMSHIM_NO_STD_DECLS)
 #define MEMSHIM_NO_STD_DECLS 1
 #endif
+/* Host-only functions (the Linux build, not the kernel archive): only for
+   hosted Linux compilations (gcc defines __linux__ even with -ffreestanding). */
+#if defined(__linux__) && defined(__STDC_HOSTED__) && __STDC_HOSTED__ && !defined(MEMSHIM_HOST_LINUX)
+#define MEMSHIM_HOST_LINUX 1
+#endif
 /* newlib's <stdlib.h> declares _malloc_r & co. with `struct _reent *`; the
    void * forms below are only for callers without newlib's headers. */
 #if !defined(MEMSHIM_DECLARE_NEWLIB_R) && !defined(MEMSHIM_NO_NEWLIB_DECLS)
@@ -539,7 +544,7 @@ int bcmp(const void *s1, const void *s2, size_t n);
 void bzero(void *s, size_t n);
 #endif
 
-#if defined(__linux__)
+#if defined(MEMSHIM_HOST_LINUX)
 /**
  * Turns on the opt-in AVX2 path of memcpy, memmove, memset, memcmp and
  * bcmp (host build only), used for calls above 64 bytes. Returns 1 when

@@ -1,0 +1,37 @@
+/* What the demo kernel gets from the boot code, the linker script and QEMU. */
+#ifndef DEMO_PLATFORM_H
+#define DEMO_PLATFORM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Physical range of the kernel image, from kernel.ld. */
+extern char __kernel_start[], __kernel_end[];
+/* End of the identity map boot.S built: memshim's phys_limit. */
+extern const uint64_t boot_mapped_limit;
+
+static inline void outb(uint16_t port, uint8_t value)
+{
+    __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port));
+}
+
+static inline uint8_t inb(uint16_t port)
+{
+    uint8_t value;
+    __asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
+    return value;
+}
+
+static inline void outl(uint16_t port, uint32_t value)
+{
+    __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port));
+}
+
+/* Ends the run: QEMU (isa-debug-exit at 0xf4) exits with status 33 when
+   `pass`, 35 otherwise; without that device the CPU halts. */
+_Noreturn void qemu_exit(bool pass);
+
+/* Called by boot.S for every CPU exception. */
+_Noreturn void boot_exception(uint64_t vector, uint64_t error, uint64_t rip, uint64_t cr2);
+
+#endif

@@ -1,0 +1,63 @@
+/* The OS functions newlib's libc.a calls that neither the host program nor
+ * the newlib kernel supports: each fails cleanly with ENOSYS. newlib's
+ * reentrant wrappers (_read_r, ...) copy the global `errno` below into the
+ * caller's struct _reent, as libgloss does. `sbrk` is here too, failing: a
+ * newlib program usually has one, so its newlib malloc *could* link, and
+ * the tests prove it does not. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#undef errno
+extern int errno;
+int errno;
+
+static int nosys(void)
+{
+    errno = ENOSYS;
+    return -1;
+}
+
+_READ_WRITE_RETURN_TYPE read(int fd, void *buf, size_t len)
+{
+    (void)fd, (void)buf, (void)len;
+    return nosys();
+}
+
+int close(int fd)
+{
+    (void)fd;
+    return nosys();
+}
+
+off_t lseek(int fd, off_t off, int whence)
+{
+    (void)fd, (void)off, (void)whence;
+    return nosys();
+}
+
+int open(const char *path, int flags, ...)
+{
+    (void)path, (void)flags;
+    return nosys();
+}
+
+int kill(pid_t pid, int sig)
+{
+    (void)pid, (void)sig;
+    return nosys();
+}
+
+pid_t getpid(void)
+{
+    return 1;
+}
+
+void *sbrk(ptrdiff_t incr)
+{
+    (void)incr;
+    errno = ENOMEM;
+    return (void *)-1;
+}
