@@ -24,7 +24,7 @@ header:
 test-rust:
 	$(CARGO) test --lib
 
-test-lint:
+test-lint: rust-target
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(KTARGET) -- -D warnings
