@@ -115,7 +115,7 @@ hdr "C++17 freestanding" "$CXX" -std=c++17 -ffreestanding -- \
 
 # Every function the header declares is a contract function.
 # (gcc -aux-info writes one prototype per declared function.)
-printf '#include <memshim.h>\n' | $CC -x c -ffreestanding -DMEMSHIM_DECLARE_NEWLIB_R -Iinclude \
+printf '#include <memshim.h>\n' | $CC -x c -ffreestanding -DMEMSHIM_DECLARE_NEWLIB_R -DMEMSHIM_HOST_LINUX -Iinclude \
     -aux-info "$out/header.aux" -fsyntax-only -
 declared=$(grep 'include/memshim.h' "$out/header.aux" |
     perl -ne 'print "$1\n" if m{\*/\s*(?:extern\s+)?[^(]*?\b(\w+)\s*\(}' | sort -u)
