@@ -15,6 +15,11 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
         let (heap, mut src) = s.heap();
         heap.alloc(size, align, &mut src)
     });
+    if let Some(bad) = crate::source::hooks::take_misaligned() {
+        crate::panic::report(format_args!(
+            "page hook returned {bad:#x}, which is not page-aligned: given back with free_pages and not used"
+        ));
+    }
     match r {
         Ok(p) => p.map_or(ptr::null_mut(), NonNull::as_ptr),
         Err(fault) => {

@@ -37,7 +37,7 @@ use core::fmt::{self, Write};
 /// Current counters of the global heap and frame manager.
 pub fn stats() -> types::memshim_stats {
     state::STATE.with(|s| {
-        let h = s.heap.stats();
+        let h = s.heap().0.stats();
         let (frames_total, frames_free) = s.frames.counts();
         types::memshim_stats {
             heap_bytes_in_use: h.in_use as u64,
@@ -56,7 +56,7 @@ pub fn stats() -> types::memshim_stats {
 
 /// Walks the global heap and frame manager; returns problems found.
 pub fn check() -> usize {
-    state::STATE.with(|s| s.heap.check() + s.frames.check())
+    state::STATE.with(|s| s.heap().0.check() + s.frames.check())
 }
 
 /// Formats a bounded summary of the global state under the lock, then hands
@@ -64,7 +64,7 @@ pub fn check() -> usize {
 pub fn dump(out: &mut dyn FnMut(&str)) {
     let mut buf = FixedText::<4096>::new();
     state::STATE.with(|s| {
-        let _ = s.heap.dump(&mut buf);
+        let _ = s.heap().0.dump(&mut buf);
         let _ = s.frames.dump(&mut buf);
     });
     out(buf.as_str());

@@ -62,6 +62,17 @@ pub fn report(args: fmt::Arguments<'_>) {
     };
 }
 
+/// Reports through the default handler only (message and abort/halt):
+/// for faults where calling the user's handler could recurse.
+pub fn fatal_default(args: fmt::Arguments<'_>) -> ! {
+    let mut m = MsgBuf {
+        buf: [0; 256],
+        len: 0,
+    };
+    let _ = m.write_fmt(args);
+    default_handler(&m.buf[..m.len])
+}
+
 /// Reports a fault and never returns, even if the user handler does.
 pub fn fatal(args: fmt::Arguments<'_>) -> ! {
     report(args);

@@ -117,7 +117,8 @@ impl<T> Locked<T> {
         {
             #[cfg(target_os = "linux")]
             if self.word.load(Ordering::Relaxed) == me {
-                crate::panic::fatal(format_args!(
+                // Not through the user's handler: it may be what re-entered.
+                crate::panic::fatal_default(format_args!(
                     "re-entrant call: memshim was called while this thread already held its lock \
                      (from a signal handler, a lock/page hook or a panic handler?)"
                 ));

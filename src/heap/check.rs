@@ -7,7 +7,7 @@
 
 use super::block::{self, Header, HDR, MIN_BLOCK};
 use super::tlsf::{self, FL_COUNT, SL_COUNT};
-use super::{Heap, MIN_ALIGN, SPAN_HDR};
+use super::{Heap, MIN_ALIGN};
 use crate::source::SpanKind;
 use core::fmt;
 
@@ -17,26 +17,20 @@ impl Heap {
         let mut problems = 0;
         let (mut free_blocks, mut free_bytes) = (0usize, 0usize);
         let (mut used_blocks, mut used_bytes) = (0usize, 0usize);
-        let (mut spans, mut mapped) = (0usize, 0usize);
-        let mut s = self.spans;
-        while !s.is_null() {
-            spans += 1;
-            if spans > self.stats.spans + 1 {
-                return problems + 1; // the span list loops
+        let mut mapped = 0usize;
+        let mut prev_end = 0usize;
+        for span in self.live_spans() {
+            mapped += span.len;
+            if span.start() < prev_end || span.start() % MIN_ALIGN != 0 || span.len % MIN_ALIGN != 0
+            {
+                problems += 1; // the span table is unsorted or overlaps
             }
-            // SAFETY: spans in the list are live records; blocks are read only
-            // while their addresses stay inside the span.
+            prev_end = span.end();
+            let sentinel = span.end() - HDR;
+            let mut b = span.first();
+            let mut prev_was_free = false;
+            // SAFETY: blocks are read only while their addresses stay inside the span.
             unsafe {
-                let len = (*s).len;
-                mapped += len;
-                if (*s).check != len ^ s.addr() ^ self.secret {
-                    problems += 1;
-                    s = (*s).next;
-                    continue;
-                }
-                let sentinel = s.addr() + len - HDR;
-                let mut b = s.byte_add(SPAN_HDR).cast::<Header>();
-                let mut prev_was_free = false;
                 while b.addr() < sentinel {
                     if !block::valid(b, self.secret) {
                         problems += 1;
@@ -73,7 +67,6 @@ impl Heap {
                 {
                     problems += 1;
                 }
-                s = (*s).next;
             }
         }
         problems += self.check_lists(free_blocks);
@@ -81,7 +74,6 @@ impl Heap {
         problems += usize::from(st.free != free_bytes)
             + usize::from(st.in_use != used_bytes)
             + usize::from(st.live != used_blocks)
-            + usize::from(st.spans != spans)
             + usize::from(st.mapped != mapped);
         problems
     }
@@ -139,31 +131,24 @@ impl Heap {
             "heap: {} allocations, {} frees since start",
             st.total_allocs, st.total_frees
         )?;
-        let mut s = self.spans;
-        let mut shown = 0;
-        while !s.is_null() && shown < 16 {
-            // SAFETY: spans in the list are live records.
-            unsafe {
-                let kind = match (*s).kind {
-                    SpanKind::Arena => "static arena",
-                    SpanKind::Region => "region",
-                    SpanKind::PageHooks => "page hooks",
-                    SpanKind::Mmap => "mmap",
-                    SpanKind::Frames => "frames",
-                };
-                writeln!(
-                    out,
-                    "  span {:#x}..{:#x} ({} bytes, {kind})",
-                    s.addr(),
-                    s.addr() + (*s).len,
-                    (*s).len
-                )?;
-                s = (*s).next;
-            }
-            shown += 1;
+        for span in self.live_spans().iter().take(16) {
+            let kind = match span.kind {
+                SpanKind::Arena => "static arena",
+                SpanKind::Region => "region",
+                SpanKind::PageHooks => "page hooks",
+                SpanKind::Mmap => "mmap",
+                SpanKind::Frames => "frames",
+            };
+            writeln!(
+                out,
+                "  span {:#x}..{:#x} ({} bytes, {kind})",
+                span.start(),
+                span.end(),
+                span.len
+            )?;
         }
-        if shown < st.spans {
-            writeln!(out, "  ... {} more spans", st.spans - shown)?;
+        if st.spans > 16 {
+            writeln!(out, "  ... {} more spans", st.spans - 16)?;
         }
         for fl in 0..FL_COUNT {
             for sl in 0..SL_COUNT {

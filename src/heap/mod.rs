@@ -90,40 +90,55 @@ impl fmt::Display for Fault {
     }
 }
 
-/// The record at the start of every span.
-#[repr(C)]
+/// A span the heap holds. Recorded in the `Heap`, out of band: no overrun
+/// of user memory can change where a span's memory goes back to.
+#[derive(Clone, Copy)]
 struct Span {
-    next: *mut Span,
-    prev: *mut Span,
-    /// Length of the whole span (a multiple of 16).
+    /// First byte (16-aligned); the first block's header is here.
+    base: *mut u8,
+    /// Length (a multiple of 16); the last 16 bytes hold the sentinel.
     len: usize,
     kind: SpanKind,
-    /// `len ^ address ^ secret`, to notice an underrun of the first block.
-    check: usize,
-    _pad: usize,
 }
 
-/// Bytes before a span's first block.
-const SPAN_HDR: usize = core::mem::size_of::<Span>();
-const _: () = assert!(SPAN_HDR % MIN_ALIGN == 0);
-/// Span bookkeeping: its record and its sentinel.
-const SPAN_OVERHEAD: usize = SPAN_HDR + HDR;
-/// Spans kept in the sorted index that makes pointer validation O(log n);
-/// beyond this (which geometric growth makes unlikely) lookups walk the list.
-const INDEX_CAP: usize = 64;
+impl Span {
+    const EMPTY: Span = Span {
+        base: ptr::null_mut(),
+        len: 0,
+        kind: SpanKind::Arena,
+    };
+
+    fn start(&self) -> usize {
+        self.base.addr()
+    }
+
+    fn end(&self) -> usize {
+        self.base.addr() + self.len
+    }
+
+    fn first(&self) -> *mut Header {
+        self.base.cast()
+    }
+
+    /// Whether `a` lies in the span's block area (before the sentinel).
+    fn holds(&self, a: usize) -> bool {
+        a >= self.start() && a < self.end() - HDR
+    }
+}
+
+/// Span bookkeeping inside the span: its sentinel.
+const SPAN_OVERHEAD: usize = HDR;
+/// Most spans the heap holds at once. Growth is geometric, so a heap needs
+/// tens of spans for gigabytes; caller regions count too.
+pub(crate) const MAX_SPANS: usize = 128;
 
 /// The heap.
 pub struct Heap {
     fl_bitmap: u64,
     sl_bitmap: [u32; FL_COUNT],
     lists: [[*mut Header; SL_COUNT]; FL_COUNT],
-    spans: *mut Span,
-    /// Lowest and highest address of any span, for a quick first filter.
-    lo: usize,
-    hi: usize,
-    /// Spans sorted by address (valid while `indexed == stats.spans`).
-    index: [*mut Span; INDEX_CAP],
-    indexed: usize,
+    /// The spans, sorted by address; `stats.spans` of them are in use.
+    spans: [Span; MAX_SPANS],
     secret: usize,
     /// Bytes held from returnable sources (drives geometric growth).
     grown: usize,
@@ -143,7 +158,7 @@ impl Default for Heap {
 /// A validated used block and the span that holds it.
 struct Used {
     b: *mut Header,
-    span: *mut Span,
+    span: Span,
 }
 
 impl Heap {
@@ -153,11 +168,7 @@ impl Heap {
             fl_bitmap: 0,
             sl_bitmap: [0; FL_COUNT],
             lists: [[ptr::null_mut(); SL_COUNT]; FL_COUNT],
-            spans: ptr::null_mut(),
-            lo: usize::MAX,
-            hi: 0,
-            index: [ptr::null_mut(); INDEX_CAP],
-            indexed: 0,
+            spans: [Span::EMPTY; MAX_SPANS],
             secret: 0,
             grown: 0,
             stats: HeapStats {
@@ -215,117 +226,70 @@ impl Heap {
             return Err(Error::Overlap);
         }
         // SAFETY: a_start is inside the caller's range; keep its provenance.
-        let span = unsafe { base.byte_add(a_start - start) }.cast::<Span>();
+        let base = unsafe { base.byte_add(a_start - start) };
         // SAFETY: the aligned range lies inside the caller's writable range.
-        let first = unsafe { self.install_span(span, a_end - a_start, kind) };
+        let first = unsafe { self.install_span(base, a_end - a_start, kind) }?;
         // SAFETY: `first` is the span's only block, free and not yet listed.
         unsafe { self.insert(first) };
         Ok(())
     }
 
-    fn overlaps(&self, start: usize, end: usize) -> bool {
-        let mut s = self.spans;
-        while !s.is_null() {
-            // SAFETY: every span in the list is a live span record.
-            let (lo, len, next) = unsafe { (s.addr(), (*s).len, (*s).next) };
-            if start < lo + len && lo < end {
-                return true;
-            }
-            s = next;
-        }
-        false
+    fn live_spans(&self) -> &[Span] {
+        &self.spans[..self.stats.spans]
     }
 
-    /// Writes a span record, its one free block and its sentinel; links the span.
+    fn overlaps(&self, start: usize, end: usize) -> bool {
+        self.live_spans()
+            .iter()
+            .any(|s| start < s.end() && s.start() < end)
+    }
+
+    /// Records a span and writes its one free block and its sentinel.
+    /// Fails (writing nothing) when `MAX_SPANS` are held.
     ///
     /// # Safety
-    /// `span..span+len` is writable, 16-aligned memory nothing else uses;
+    /// `base..base+len` is writable, 16-aligned memory nothing else uses;
     /// `len` is a multiple of 16 and at least `SPAN_OVERHEAD + MIN_BLOCK`.
-    unsafe fn install_span(&mut self, span: *mut Span, len: usize, kind: SpanKind) -> *mut Header {
+    unsafe fn install_span(
+        &mut self,
+        base: *mut u8,
+        len: usize,
+        kind: SpanKind,
+    ) -> Result<*mut Header, Error> {
+        let n = self.stats.spans;
+        if n == MAX_SPANS {
+            return Err(Error::NoMemory);
+        }
         self.init_secret();
+        let span = Span { base, len, kind };
+        let i = self
+            .live_spans()
+            .partition_point(|s| s.start() < span.start());
+        self.spans.copy_within(i..n, i + 1);
+        self.spans[i] = span;
+        self.stats.spans += 1;
+        self.stats.mapped += len;
+        if kind.returnable() {
+            self.grown += len;
+        }
         let secret = self.secret;
+        let first = span.first();
+        let block = len - SPAN_OVERHEAD;
         // SAFETY: per the contract the whole range is ours to write.
         unsafe {
-            span.write(Span {
-                next: self.spans,
-                prev: ptr::null_mut(),
-                len,
-                kind,
-                check: len ^ span.addr() ^ secret,
-                _pad: 0,
-            });
-            if !self.spans.is_null() {
-                (*self.spans).prev = span;
-            }
-            let first = span.byte_add(SPAN_HDR).cast::<Header>();
-            let block = len - SPAN_OVERHEAD;
             block::write(first, block, true, false, secret);
             *block::footer(first) = block;
-            let sentinel = first.byte_add(block);
-            block::write(sentinel, 0, false, true, secret);
-            self.spans = span;
-            self.stats.mapped += len;
-            self.stats.spans += 1;
-            self.reindex();
-            if kind.returnable() {
-                self.grown += len;
-            }
-            first
+            block::write(first.byte_add(block), 0, false, true, secret);
         }
+        Ok(first)
     }
 
-    /// The span whose block area holds address `a`, if any: a binary search
-    /// of the sorted index, or a walk of the list past `INDEX_CAP` spans.
+    /// The span whose block area holds address `a`: a binary search.
     #[inline]
-    fn span_of(&self, a: usize) -> Option<*mut Span> {
-        if a < self.lo || a >= self.hi {
-            return None;
-        }
-        let holds = |s: *mut Span| {
-            // SAFETY: spans in the index and the list are live records.
-            let len = unsafe { (*s).len };
-            a >= s.addr() + SPAN_HDR && a < s.addr() + len - HDR
-        };
-        if self.indexed == self.stats.spans {
-            let idx = &self.index[..self.indexed];
-            let i = idx.partition_point(|s| s.addr() <= a);
-            return (i > 0 && holds(idx[i - 1])).then(|| idx[i - 1]);
-        }
-        let mut s = self.spans;
-        while !s.is_null() {
-            if holds(s) {
-                return Some(s);
-            }
-            // SAFETY: a live span record.
-            s = unsafe { (*s).next };
-        }
-        None
-    }
-
-    /// Rebuilds the sorted index and the address bounds from the span list.
-    fn reindex(&mut self) {
-        let (mut lo, mut hi) = (usize::MAX, 0);
-        let mut n = 0;
-        let mut s = self.spans;
-        while !s.is_null() {
-            // SAFETY: every span in the list is a live span record.
-            unsafe {
-                lo = lo.min(s.addr());
-                hi = hi.max(s.addr() + (*s).len);
-                if n < INDEX_CAP {
-                    self.index[n] = s;
-                }
-                n += 1;
-                s = (*s).next;
-            }
-        }
-        (self.lo, self.hi) = (lo, hi);
-        if n <= INDEX_CAP {
-            self.index[..n].sort_unstable_by_key(|s| s.addr());
-            self.indexed = n;
-        } else {
-            self.indexed = 0;
-        }
+    fn span_of(&self, a: usize) -> Option<Span> {
+        let spans = self.live_spans();
+        let i = spans.partition_point(|s| s.start() <= a);
+        (i > 0 && spans[i - 1].holds(a)).then(|| spans[i - 1])
     }
 
     /// Whether `b` is a plausible header address: aligned and inside a span.
@@ -553,7 +517,14 @@ impl Heap {
             return None;
         }
         // SAFETY: a fresh span from the source, page-aligned and ours.
-        Some(unsafe { self.install_span(base.as_ptr().cast(), len, kind) })
+        match unsafe { self.install_span(base.as_ptr(), len, kind) } {
+            Ok(first) => Some(first),
+            Err(_) => {
+                // SAFETY: exactly what the source returned, untouched.
+                unsafe { src.shrink(base, len, kind) };
+                None
+            }
+        }
     }
 
     /// Cuts a free block off the front of `b` so the payload after it is
@@ -636,7 +607,7 @@ impl Heap {
                 return Err(Fault::DoubleFree(a));
             }
             let size = block::size(b);
-            let sentinel = span.addr() + (*span).len - HDR;
+            let sentinel = span.end() - HDR;
             if size < MIN_BLOCK || b.addr() + size > sentinel {
                 return Err(Fault::Corrupted {
                     block: a,
@@ -667,10 +638,10 @@ impl Heap {
     unsafe fn check_prev(
         &self,
         b: *mut Header,
-        span: *mut Span,
+        span: Span,
         user: usize,
     ) -> Result<*mut Header, Fault> {
-        let first = span.addr() + SPAN_HDR;
+        let first = span.start();
         // SAFETY: the footer slot is the 8 bytes before `b`, inside the span
         // when `b` is not its first block (checked first).
         unsafe {
@@ -738,8 +709,8 @@ impl Heap {
             self.stats.live -= 1;
             self.stats.total_frees += 1;
 
-            let whole = start.addr() == span.addr() + SPAN_HDR && block::size(after) == 0;
-            if whole && (*span).kind.returnable() && self.release_span(span, src) {
+            let whole = start == span.first() && block::size(after) == 0;
+            if whole && span.kind.returnable() && self.release_span(span, src) {
                 return Ok(());
             }
             self.insert(start);
@@ -747,40 +718,26 @@ impl Heap {
         Ok(())
     }
 
-    /// Unlinks a wholly free span and gives it back. Returns false (and
-    /// relinks nothing) if the source keeps it.
+    /// Gives a wholly free span back to its source and forgets it. Returns
+    /// false if the source keeps it (then the heap keeps it too).
     ///
     /// # Safety
     /// `span` is a live span whose only block is free and unlisted.
-    unsafe fn release_span(&mut self, span: *mut Span, src: &mut dyn Source) -> bool {
-        // SAFETY: `span` is a live span record (contract).
-        unsafe {
-            let (len, kind) = ((*span).len, (*span).kind);
-            let (next, prev) = ((*span).next, (*span).prev);
-            if prev.is_null() {
-                self.spans = next;
-            } else {
-                (*prev).next = next;
-            }
-            if !next.is_null() {
-                (*next).prev = prev;
-            }
-            if src.shrink(NonNull::new_unchecked(span.cast()), len, kind) {
-                self.stats.mapped -= len;
-                self.stats.spans -= 1;
-                self.grown -= len;
-                self.reindex();
-                return true;
-            }
-            // The source keeps it after all: relink at the head.
-            (*span).prev = ptr::null_mut();
-            (*span).next = self.spans;
-            if !self.spans.is_null() {
-                (*self.spans).prev = span;
-            }
-            self.spans = span;
-            false
+    unsafe fn release_span(&mut self, span: Span, src: &mut dyn Source) -> bool {
+        // SAFETY: a span's base is never null; the span is unused (contract).
+        if !unsafe { src.shrink(NonNull::new_unchecked(span.base), span.len, span.kind) } {
+            return false;
         }
+        let n = self.stats.spans;
+        let i = self
+            .live_spans()
+            .partition_point(|s| s.start() < span.start());
+        self.spans.copy_within(i + 1..n, i);
+        self.spans[n - 1] = Span::EMPTY;
+        self.stats.spans -= 1;
+        self.stats.mapped -= span.len;
+        self.grown -= span.len;
+        true
     }
 
     // ---- realloc ----------------------------------------------------------

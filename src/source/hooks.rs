@@ -3,6 +3,20 @@
 use super::PAGE;
 use core::ffi::c_void;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// A misaligned run a page hook returned, to be reported once the global
+/// lock is released (reports never run under the lock).
+static MISALIGNED: AtomicUsize = AtomicUsize::new(0);
+
+/// The address of a misaligned run a page hook returned since the last
+/// call, if any.
+pub fn take_misaligned() -> Option<usize> {
+    if MISALIGNED.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    Some(MISALIGNED.swap(0, Ordering::Relaxed)).filter(|&a| a != 0)
+}
 
 /// `void *alloc_pages(size_t pages, void *ctx)`.
 pub type AllocPages = unsafe extern "C" fn(pages: usize, ctx: *mut c_void) -> *mut c_void;
@@ -40,11 +54,11 @@ impl PageHooks {
         // SAFETY: the caller's hook; it returns page-aligned memory or NULL.
         let p = unsafe { alloc(pages, self.ctx) };
         let p = NonNull::new(p.cast::<u8>())?;
-        if p.as_ptr() as usize % PAGE != 0 {
-            crate::panic::report(format_args!(
-                "page hook returned {:p}, which is not page-aligned; ignoring it",
-                p.as_ptr()
-            ));
+        if p.as_ptr().addr() % PAGE != 0 {
+            // Unusable: hand it straight back and report it after the lock.
+            MISALIGNED.store(p.as_ptr().addr(), Ordering::Relaxed);
+            // SAFETY: returning exactly the run the hook gave us.
+            unsafe { self.shrink(p, pages * PAGE) };
             return None;
         }
         Some((p, pages * PAGE))
