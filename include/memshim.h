@@ -254,7 +254,8 @@ int memshim_frame_reserve(uint64_t phys, uint64_t len);
  * Gives the heap `len` bytes at `start` that the caller owns. Returns 0,
  * `MEMSHIM_EINVAL` for NULL or a range that wraps, `MEMSHIM_ETOOSMALL` when
  * too small to hold one block, `MEMSHIM_EOVERLAP` when it overlaps memory
- * the heap already has. The memory is never given back.
+ * the heap already has, `MEMSHIM_ENOMEM` when the heap already holds its
+ * maximum of 128 spans. The memory is never given back.
  *
  * # Safety
  * `start..start+len` must be writable memory that nothing else uses, for
