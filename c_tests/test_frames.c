@@ -385,6 +385,28 @@ TEST(frame_misuse_is_reported_with_the_address)
     memshim_set_panic_handler(NULL, NULL);
 }
 
+TEST(freeing_a_heap_frame_is_reported)
+{
+    MEMSHIM_ONLY();
+    REQUIRE(init_ranges(256 * MiB) == 0);
+    unsigned char *p = malloc(6 * MiB);
+    REQUIRE(p != NULL && p >= ram && p + 6 * MiB <= ram + RAM_SIZE);
+    /* A frame well inside the block: it came to the heap from the frames. */
+    uint64_t phys = ((uint64_t)(p - ram) + MiB) & ~(FRAME - 1);
+    uint64_t free_before = stats_now().frames_free;
+    memshim_set_panic_handler(record, NULL);
+    memshim_frame_free(phys);
+    CHECK(reports == 1 && strstr(last_msg, "belongs to the heap") != NULL);
+    CHECK(harness_names_address(last_msg, phys, phys));
+    memshim_frame_free_contiguous(phys, 4);
+    CHECK(reports == 2 && strstr(last_msg, "belongs to the heap") != NULL);
+    CHECK(stats_now().frames_free == free_before); /* nothing was freed */
+    memset(p, 0x5A, 6 * MiB);
+    free(p);
+    CHECK(memshim_check() == 0);
+    memshim_set_panic_handler(NULL, NULL);
+}
+
 static void double_free_default(void *arg)
 {
     (void)arg;

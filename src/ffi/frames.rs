@@ -22,11 +22,14 @@ unsafe fn config(cfg: *const memshim_boot_config) -> Result<memshim_boot_config,
 /// 0x36D76289: Multiboot 2), `boot_info` the information structure (EBX)
 /// as a virtual address. Reserves below 1 MiB, the kernel image, the boot
 /// information, its memory map, modules, their strings, the command line
-/// and the bitmap, which goes into usable RAM below `phys_limit`.
-/// Returns 0, or `MEMSHIM_EINVAL` (NULL, `phys_offset` not page-aligned,
-/// `kernel_end < kernel_start`), `MEMSHIM_EMAGIC`, `MEMSHIM_EBOOTINFO` (a
-/// length runs past the structure, a bad entry size, more than 4096 map
-/// entries or 256 modules), `MEMSHIM_ENOMMAP` (neither a memory map nor
+/// and the bitmap, which goes into usable RAM below `phys_limit` (touching
+/// usable entries count as one region). RAM at or above 1 TiB physical is
+/// ignored: never tracked or handed out (this caps the bitmap at about
+/// 64 MiB). Returns 0, or `MEMSHIM_EINVAL` (NULL, `phys_offset` not
+/// page-aligned, `kernel_end < kernel_start`), `MEMSHIM_EMAGIC`,
+/// `MEMSHIM_EBOOTINFO` (a length runs past the structure, a bad entry size,
+/// more than 4096 map entries, 256 modules or 1024 Multiboot 2 tags),
+/// `MEMSHIM_ENOMMAP` (neither a memory map nor
 /// mem_lower/mem_upper), `MEMSHIM_ERANGE` (a structure lies above
 /// `phys_limit`), `MEMSHIM_ENOMEM` (no usable RAM above 1 MiB, or no room
 /// for the bitmap), `MEMSHIM_EALREADY`.
@@ -50,9 +53,10 @@ pub unsafe extern "C" fn memshim_init_multiboot(
 }
 
 /// Starts the frame manager from `count` usable physical ranges (any
-/// order; overlaps merged; partial pages dropped) — for UEFI or Limine
-/// loaders and tests. Same reservations (minus the boot information) and
-/// codes as `memshim_init_multiboot`; NULL `usable`, `count` above 4096,
+/// order; touching and overlapping ranges merged when placing the bitmap;
+/// partial pages of each range dropped; RAM at or above 1 TiB ignored) — for UEFI or Limine loaders and tests.
+/// Same reservations (minus the boot information) and codes as
+/// `memshim_init_multiboot`; NULL `usable`, `count` above 4096,
 /// and NULL `cfg` give `MEMSHIM_EINVAL`, a range that wraps `MEMSHIM_ERANGE`.
 ///
 /// # Safety
@@ -91,8 +95,9 @@ pub extern "C" fn memshim_frame_alloc_contiguous(count: usize, align: u64, below
 }
 
 /// Gives back a frame `memshim_frame_alloc` returned. Freeing a free frame,
-/// a reserved one, an unaligned or untracked address is reported through
-/// the panic handler (with the address) and changes nothing.
+/// a reserved one, a frame memshim's heap holds, an unaligned or untracked
+/// address is reported through the panic handler (with the address) and
+/// changes nothing.
 #[no_mangle]
 pub extern "C" fn memshim_frame_free(phys: u64) {
     global::free(phys);

@@ -18,11 +18,16 @@ pub(crate) const MB1_MAGIC: u32 = 0x2BAD_B002;
 /// Multiboot 2 magic (EAX at entry).
 pub(crate) const MB2_MAGIC: u32 = 0x36D7_6289;
 
-/// More memory-map entries than this are refused: placing the bitmap is
-/// quadratic in the entry count, and real maps have tens to hundreds.
+/// More memory-map entries than this are refused: placing the bitmap walks
+/// the map once per 64 distinct ranges, and real maps have tens to hundreds.
 pub(crate) const MAX_ENTRIES: usize = 4096;
-/// More Multiboot 1 modules than this are refused.
+/// More modules than this (Multiboot 1 list entries or Multiboot 2 module
+/// tags) are refused.
 pub(crate) const MAX_MODULES: usize = 256;
+/// More Multiboot 2 tags than this are refused: the structure is walked
+/// again for every batch of ranges placing the bitmap, and GRUB writes
+/// about twenty tags besides the modules.
+pub(crate) const MAX_TAGS: usize = 1024;
 /// Largest Multiboot 2 structure or Multiboot 1 memory map accepted.
 pub(crate) const MAX_INFO_BYTES: u64 = 1 << 20;
 /// Longest string (module name, command line) read to find its end.
@@ -72,12 +77,12 @@ impl Phys {
         Ok(unsafe { core::slice::from_raw_parts(virt as *const u8, n) })
     }
 
-    /// The physical byte range of the NUL-terminated string at `phys`
-    /// (at most 4 KiB is read; a string that cannot be read is its page).
+    /// The length (NUL included) of the string at `phys`, 1 ..= 4096: at
+    /// most 4 KiB is read; a string that cannot be read counts 1 byte.
     ///
     /// # Safety
     /// As for [`Phys::bytes`].
-    unsafe fn string(&self, phys: u64) -> (u64, u64) {
+    unsafe fn string_len(&self, phys: u64) -> u16 {
         let room = self.limit.saturating_sub(phys).min(MAX_STRING);
         // SAFETY: forwarded contract; `room` keeps the read below the limit.
         let bytes = unsafe { self.bytes(phys, room) }.unwrap_or(&[]);
@@ -85,7 +90,7 @@ impl Phys {
             .iter()
             .position(|&c| c == 0)
             .map_or(room.max(1), |i| i as u64 + 1);
-        (phys, phys.saturating_add(len))
+        len as u16 // at most MAX_STRING
     }
 }
 
@@ -166,7 +171,6 @@ const MB1_MODULE: u64 = 16;
 
 /// A validated Multiboot 1 information structure.
 pub struct Multiboot1<'a> {
-    phys: Phys,
     info_phys: u64,
     flags: u32,
     mem_lower: u32,
@@ -176,6 +180,9 @@ pub struct Multiboot1<'a> {
     mmap_phys: u64,
     mods: &'a [u8],
     mods_phys: u64,
+    /// String lengths, measured once in `parse` (the reserved ranges are
+    /// walked many times): each module's name, then the command line's.
+    names: [u16; MAX_MODULES + 1],
 }
 
 /// Walks a Multiboot 1 memory map by each entry's own `size` field:
@@ -219,7 +226,6 @@ impl<'a> Multiboot1<'a> {
         let head = unsafe { caller_bytes(info, MB1_READ) }?;
         let flags = u32_at(head, 0);
         let mut m = Multiboot1 {
-            phys,
             info_phys: (info as u64).wrapping_sub(phys.offset),
             flags,
             mem_lower: u32_at(head, 4),
@@ -229,6 +235,7 @@ impl<'a> Multiboot1<'a> {
             mmap_phys: u64::from(u32_at(head, 48)),
             mods: &[],
             mods_phys: u64::from(u32_at(head, 24)),
+            names: [0; MAX_MODULES + 1],
         };
         let mmap_len = u64::from(u32_at(head, 44));
         if flags & MB1_MMAP != 0 && mmap_len != 0 {
@@ -253,6 +260,16 @@ impl<'a> Multiboot1<'a> {
                 return Err(Error::BadBootInfo);
             }
         }
+        let mut names = [0; MAX_MODULES + 1];
+        for (len, (_, _, name)) in names.iter_mut().zip(m.modules()) {
+            // SAFETY: forwarded contract (physical memory below the limit).
+            *len = unsafe { phys.string_len(name) };
+        }
+        if flags & MB1_CMDLINE != 0 {
+            // SAFETY: as above.
+            names[MAX_MODULES] = unsafe { phys.string_len(u64::from(m.cmdline)) };
+        }
+        m.names = names;
         Ok(m)
     }
 
@@ -287,16 +304,13 @@ impl BootMap for Multiboot1<'_> {
             let (a, b) = span(self.mods_phys, self.mods.len());
             f(a, b);
         }
-        for (start, end, name) in self.modules() {
+        for ((start, end, name), &len) in self.modules().zip(&self.names) {
             f(start, end);
-            // SAFETY: `parse`'s contract covers physical memory below the limit.
-            let (a, b) = unsafe { self.phys.string(name) };
-            f(a, b);
+            f(name, name + u64::from(len));
         }
         if self.flags & MB1_CMDLINE != 0 {
-            // SAFETY: as above.
-            let (a, b) = unsafe { self.phys.string(u64::from(self.cmdline)) };
-            f(a, b);
+            let at = u64::from(self.cmdline);
+            f(at, at + u64::from(self.names[MAX_MODULES]));
         }
     }
 }
@@ -377,9 +391,14 @@ impl<'a> Multiboot2<'a> {
             has_mmap: false,
             meminfo: None,
         };
-        let mut entries = 0usize;
+        let (mut entries, mut tags, mut modules) = (0usize, 0usize, 0usize);
         let (mut has_mmap, mut meminfo) = (false, None);
         mb2_walk(m.b, &mut |ty, tag| {
+            tags += 1;
+            modules += usize::from(ty == MB2_MODULE);
+            if tags > MAX_TAGS || modules > MAX_MODULES {
+                return Err(Error::BadBootInfo);
+            }
             match ty {
                 MB2_MMAP => {
                     entries += mb2_mmap_entries(tag)?;

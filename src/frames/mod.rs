@@ -14,12 +14,19 @@
 //!   frame that is free or reserved is a [`FrameFault`], reported through the
 //!   panic hook by the global wrappers.
 //!
+//! * Frames given to the heap (`heap_grow`) are remembered until the heap
+//!   gives them back, so freeing one through `free` is a fault too.
+//! * RAM above 1 TiB is ignored: it caps the bitmap (and the work of init)
+//!   at about 64 MiB whatever a map claims.
+//!
 //! Map: [`bitmap`] (the bit operations), [`boot`] (boot-info parsing),
-//! [`global`] (the global instance, `GlobalFrames` for the `x86_64` crate).
+//! `place` (where the bitmap goes), [`global`] (the global instance,
+//! `GlobalFrames` for the `x86_64` crate).
 
 pub mod bitmap;
 pub mod boot;
 pub mod global;
+mod place;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +38,7 @@ use bitmap::{Bitmap, Shape};
 use boot::{BootMap, Multiboot1, Multiboot2, Phys, Ranges};
 use core::fmt;
 use core::ptr::NonNull;
+use place::lowest_gap;
 
 /// Frame size.
 pub(crate) const FRAME: u64 = 4096;
@@ -40,6 +48,12 @@ const LOW: u64 = (1 << 20) / FRAME;
 const HIGH: u64 = (16 << 20) / FRAME;
 /// The architectural physical address limit (52 bits).
 const MAX_PHYS: u64 = 1 << 52;
+/// Usable RAM at or above this (1 TiB) is ignored: a bogus or huge entry
+/// would otherwise make a bitmap of up to 32 GiB that init writes in full.
+/// 1 TiB needs a 64 MiB bitmap.
+const MAX_TRACKED: u64 = 1 << 40;
+/// Heap runs remembered at once (the heap holds at most 128 spans).
+const MAX_HEAP_RUNS: usize = 128;
 
 /// Misuse found when frames are given back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +68,8 @@ pub enum FrameFault {
     Reserved(u64),
     /// The frame is already free.
     DoubleFree(u64),
+    /// The frame holds part of the heap (it came from `heap_grow`).
+    Heap(u64),
 }
 
 impl fmt::Display for FrameFault {
@@ -78,6 +94,11 @@ impl fmt::Display for FrameFault {
                 a
             ),
             FrameFault::DoubleFree(a) => write!(f, "double free of frame {:#x}", a),
+            FrameFault::Heap(a) => write!(
+                f,
+                "frame free of {:#x}: it belongs to the heap (memshim's malloc took it from the frame manager)",
+                a
+            ),
         }
     }
 }
@@ -105,6 +126,71 @@ impl Table {
     }
 }
 
+/// Frame runs the heap holds: `(first, end)` frame numbers, unordered,
+/// plus the frames `lo..hi` that contain them all, so a free outside that
+/// window costs two comparisons.
+struct HeapRuns {
+    runs: [(u64, u64); MAX_HEAP_RUNS],
+    len: usize,
+    lo: u64,
+    hi: u64,
+}
+
+impl HeapRuns {
+    const fn new() -> Self {
+        HeapRuns {
+            runs: [(0, 0); MAX_HEAP_RUNS],
+            len: 0,
+            lo: 0,
+            hi: 0,
+        }
+    }
+
+    fn all(&self) -> &[(u64, u64)] {
+        &self.runs[..self.len]
+    }
+
+    /// The first heap frame in `lo..hi`.
+    fn first_in(&self, lo: u64, hi: u64) -> Option<u64> {
+        if hi <= self.lo || self.hi <= lo {
+            return None;
+        }
+        self.all()
+            .iter()
+            .filter(|&&(a, b)| a < hi && lo < b)
+            .map(|&(a, _)| a.max(lo))
+            .min()
+    }
+
+    /// Records a run; `false` if the table is full.
+    fn add(&mut self, lo: u64, hi: u64) -> bool {
+        if self.len == MAX_HEAP_RUNS {
+            return false;
+        }
+        self.runs[self.len] = (lo, hi);
+        self.len += 1;
+        self.bound();
+        true
+    }
+
+    /// Forgets exactly the run `(lo, hi)`; `false` if it is not recorded.
+    fn remove(&mut self, lo: u64, hi: u64) -> bool {
+        let Some(i) = self.all().iter().position(|&r| r == (lo, hi)) else {
+            return false;
+        };
+        self.len -= 1;
+        self.runs[i] = self.runs[self.len];
+        self.bound();
+        true
+    }
+
+    fn bound(&mut self) {
+        let runs = &self.runs[..self.len];
+        self.lo = runs.iter().map(|r| r.0).min().unwrap_or(0);
+        self.hi = runs.iter().map(|r| r.1).max().unwrap_or(0);
+    }
+}
+
 /// The frame manager. Inactive until initialised.
 pub struct FrameManager {
     table: Option<Table>,
@@ -113,6 +199,7 @@ pub struct FrameManager {
     hint: u64,
     free: u64,
     managed: u64,
+    heap: HeapRuns,
 }
 
 // SAFETY: the manager exclusively owns its bitmap memory; the raw pointer
@@ -131,6 +218,7 @@ impl FrameManager {
             hint: HIGH,
             free: 0,
             managed: 0,
+            heap: HeapRuns::new(),
         }
     }
 
@@ -167,7 +255,8 @@ impl FrameManager {
     }
 
     /// Starts the manager from a list of usable physical ranges (any order,
-    /// overlaps merged, partial pages dropped).
+    /// touching and overlapping ranges merged when placing the bitmap,
+    /// partial pages of each range dropped, RAM above 1 TiB ignored).
     ///
     /// # Safety
     /// Physical memory below `cfg.phys_limit` (everything, if 0) must be
@@ -192,7 +281,7 @@ impl FrameManager {
         let mut top = 0;
         map.entries(&mut |base, len, usable| {
             if usable && len >= FRAME {
-                top = top.max(base.saturating_add(len).min(MAX_PHYS) / FRAME);
+                top = top.max(base.saturating_add(len).min(MAX_TRACKED) / FRAME);
             }
         });
         if top <= LOW {
@@ -200,7 +289,16 @@ impl FrameManager {
         }
         let shape = Shape::new(top).ok_or(Error::Range)?;
         let bytes = shape.bytes().next_multiple_of(FRAME);
-        let at = place(map, cfg, bytes, phys.limit).ok_or(Error::NoMemory)?;
+        let usable = |f: &mut dyn FnMut(u64, u64)| {
+            map.entries(&mut |base, len, usable| {
+                if usable {
+                    f(base, base.saturating_add(len));
+                }
+            })
+        };
+        let blocked = |f: &mut dyn FnMut(u64, u64)| forbidden(map, cfg, f);
+        let at = lowest_gap(&usable, &blocked, bytes, phys.limit, (FRAME, HIGH * FRAME))
+            .ok_or(Error::NoMemory)?;
         let virt = (at + phys.offset) as *mut u64;
         let words = NonNull::new(virt).ok_or(Error::NoMemory)?;
         let mut table = Table {
@@ -210,12 +308,9 @@ impl FrameManager {
         };
         let mut b = table.view_mut();
         b.clear_all();
-        map.entries(&mut |base, len, usable| {
-            if usable {
-                let end = base.saturating_add(len);
-                b.set_reserved(base.div_ceil(FRAME), end / FRAME, false);
-            }
-        });
+        // Entry by entry, as given: a frame only partly inside each of two
+        // touching entries stays out (the bitmap may still cover it).
+        usable(&mut |start, end| b.set_reserved(start.div_ceil(FRAME), end / FRAME, false));
         forbidden(map, cfg, &mut |start, end| {
             b.set_reserved(start / FRAME, end.div_ceil(FRAME), true);
         });
@@ -225,6 +320,7 @@ impl FrameManager {
         self.managed = b.count_unreserved();
         self.phys = phys;
         self.hint = HIGH;
+        self.heap = HeapRuns::new();
         self.table = Some(table);
         Ok(())
     }
@@ -272,6 +368,9 @@ impl FrameManager {
     /// Gives back one frame.
     pub fn free(&mut self, phys: u64) -> Result<(), FrameFault> {
         let f = self.frame_of(phys)?;
+        if self.heap.first_in(f, f + 1).is_some() {
+            return Err(FrameFault::Heap(phys));
+        }
         let Some(t) = self.table.as_mut() else {
             return Err(FrameFault::NotInitialised(phys));
         };
@@ -290,6 +389,11 @@ impl FrameManager {
     /// Gives back `count` frames from `phys`; all or nothing (a fault names
     /// the first offending frame and frees none).
     pub fn free_contiguous(&mut self, phys: u64, count: usize) -> Result<(), FrameFault> {
+        self.give_run(phys, count, false)
+    }
+
+    /// `free_contiguous`; frames of a heap run are refused unless `heap`.
+    fn give_run(&mut self, phys: u64, count: usize, heap: bool) -> Result<(), FrameFault> {
         if count == 0 {
             return Ok(());
         }
@@ -302,6 +406,9 @@ impl FrameManager {
         let hi = hi
             .filter(|&h| h <= b.frames())
             .ok_or(FrameFault::NotTracked(phys))?;
+        if let Some(f) = self.heap.first_in(lo, hi).filter(|_| !heap) {
+            return Err(FrameFault::Heap(f * FRAME));
+        }
         if let Some(f) = b.first_reserved(lo, hi) {
             return Err(FrameFault::Reserved(f * FRAME));
         }
@@ -352,9 +459,10 @@ impl FrameManager {
     }
 
     /// Heap growth: `min` bytes (rounded up to frames) of contiguous frames
-    /// below `phys_limit`, as a virtual pointer through `phys_offset`.
+    /// below `phys_limit`, as a virtual pointer through `phys_offset`. The
+    /// run is remembered (at most 128 at once) until `heap_release`.
     pub fn heap_grow(&mut self, min: usize) -> Option<(NonNull<u8>, usize)> {
-        if min == 0 || !self.is_initialised() {
+        if min == 0 || !self.is_initialised() || self.heap.len == MAX_HEAP_RUNS {
             return None;
         }
         let count = min.div_ceil(FRAME as usize);
@@ -363,8 +471,8 @@ impl FrameManager {
         // `phys.limit + offset` never wraps (see `phys_of`).
         let virt = usize::try_from(phys + self.phys.offset).ok();
         match virt.and_then(|v| NonNull::new(v as *mut u8)) {
-            Some(p) => Some((p, len)),
-            None => {
+            Some(p) if self.heap.add(phys / FRAME, phys / FRAME + count as u64) => Some((p, len)),
+            _ => {
                 let _ = self.free_contiguous(phys, count);
                 None
             }
@@ -384,10 +492,15 @@ impl FrameManager {
                 && p.checked_add(len as u64)
                     .is_some_and(|e| e <= self.phys.limit)
         };
-        match phys.filter(|&p| fits(p)) {
-            Some(p) => self.free_contiguous(p, len / FRAME as usize).is_ok(),
-            None => false,
+        let Some(p) = phys.filter(|&p| fits(p)) else {
+            return false;
+        };
+        let count = len / FRAME as usize;
+        let run = (p / FRAME, p / FRAME + count as u64);
+        if !self.heap.all().contains(&run) || self.give_run(p, count, true).is_err() {
+            return false;
         }
+        self.heap.remove(run.0, run.1)
     }
 }
 
@@ -409,7 +522,10 @@ impl FrameManager {
             b.count_unreserved() != self.managed,
             b.first_free(0, LOW.min(b.frames())).is_some(),
         ];
-        b.problems() + mismatch.iter().filter(|&&m| m).count()
+        let heap = self.heap.all().iter().filter(|&&(lo, hi)| {
+            hi > b.frames() || b.first_free(lo, hi).is_some() || b.first_reserved(lo, hi).is_some()
+        });
+        b.problems() + mismatch.iter().filter(|&&m| m).count() + heap.count()
     }
 
     /// A bounded text summary.
@@ -467,41 +583,4 @@ fn forbidden(map: &dyn BootMap, cfg: &memshim_boot_config, f: &mut dyn FnMut(u64
             f(base, base.saturating_add(len));
         }
     });
-}
-
-/// Where the bitmap goes: `bytes` inside one usable entry, below `limit`,
-/// clear of everything forbidden. Candidates are 16 MiB, each usable
-/// entry's start and each forbidden range's end (one of them is the lowest
-/// fit); the lowest fit at or above 16 MiB wins, else the lowest fit.
-fn place(map: &dyn BootMap, cfg: &memshim_boot_config, bytes: u64, limit: u64) -> Option<u64> {
-    let fits = |at: u64| -> bool {
-        let Some(end) = at.checked_add(bytes).filter(|&e| e <= limit) else {
-            return false;
-        };
-        let mut inside = false;
-        map.entries(&mut |base, len, usable| {
-            inside |= usable && base <= at && end <= base.saturating_add(len);
-        });
-        let mut clear = inside;
-        forbidden(map, cfg, &mut |s, e| clear &= e <= at || end <= s);
-        clear
-    };
-    let mut best: Option<u64> = None;
-    let mut consider = |at: u64| {
-        let Some(at) = at.checked_next_multiple_of(FRAME) else {
-            return;
-        };
-        let rank = |a: u64| (a < HIGH * FRAME, a);
-        if best.is_none_or(|b| rank(at) < rank(b)) && fits(at) {
-            best = Some(at);
-        }
-    };
-    consider(HIGH * FRAME);
-    map.entries(&mut |base, _, usable| {
-        if usable {
-            consider(base);
-        }
-    });
-    forbidden(map, cfg, &mut |_, end| consider(end));
-    best
 }

@@ -565,7 +565,7 @@ fn mb1_tolerated_map_quirks() {
     assert_eq!(
         r.err(),
         Some(Error::NoMemory),
-        "a 2^52-frame bitmap does not fit"
+        "the 64 MiB bitmap for 1 TiB does not fit in 8 MiB"
     );
     // No usable RAM above 1 MiB.
     let r = mb1_with(|i, m| {
@@ -921,4 +921,236 @@ fn dump_reports_state() {
         text.contains("free") && text.contains("bitmap at phys"),
         "{text}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Worst-case boot information: placing the bitmap stays near-linear
+
+/// Counts the walks the frame manager makes over a map.
+struct Counted<'m> {
+    map: &'m dyn BootMap,
+    walks: std::cell::Cell<usize>,
+}
+
+impl BootMap for Counted<'_> {
+    fn entries(&self, f: &mut dyn FnMut(u64, u64, bool)) {
+        self.walks.set(self.walks.get() + 1);
+        self.map.entries(f)
+    }
+    fn reserved(&self, f: &mut dyn FnMut(u64, u64)) {
+        self.walks.set(self.walks.get() + 1);
+        self.map.reserved(f)
+    }
+}
+
+/// Starts `fm` from `map` and returns how many times the map was walked.
+fn walks_to_init(fm: &mut FrameManager, map: &dyn BootMap, cfg: &memshim_boot_config) -> usize {
+    let counted = Counted {
+        map,
+        walks: std::cell::Cell::new(0),
+    };
+    fm.init(&counted, cfg).unwrap();
+    counted.walks.get()
+}
+
+/// 4093 one-frame usable entries from 16 MiB, below `phys_limit` (each a
+/// failed candidate: too small for the 4 MiB bitmap that RAM at 64 GiB
+/// needs), and RAM 1..12 MiB where the bitmap fits.
+fn scattered_entries() -> Vec<(u64, u64, u32)> {
+    let mut e = vec![(0, 0x9_FC00, 1), (MIB, 11 * MIB, 1), (64 * GIB, MIB, 1)];
+    e.extend((0..4093).map(|k| (16 * MIB + k * 2 * FRAME, FRAME, 1)));
+    e
+}
+
+#[test]
+fn mb1_worst_case_places_the_bitmap_in_few_walks() {
+    // 256 modules whose names have no NUL within the 4 KiB read limit.
+    let mut ram = Ram::new(64 * MIB);
+    let (mmap, mods, name) = (0x2_0000, 0x4_0000, 0x5_0000);
+    let map: Vec<u8> = scattered_entries()
+        .iter()
+        .flat_map(|&(b, l, t)| mb1_entry(20, b, l, t))
+        .collect();
+    ram.put(mmap, &map);
+    let list: Vec<u8> = (0..256)
+        .flat_map(|k| {
+            mb1_module(
+                (3 * MIB + k * FRAME) as u32,
+                (3 * MIB + k * FRAME + 10) as u32,
+                name as u32,
+            )
+        })
+        .collect();
+    ram.put(mods, &list);
+    ram.put(name, &[b'a'; 8192]);
+    let info = Mb1 {
+        flags: MB1_MODS | MB1_MMAP,
+        mods_count: 256,
+        mods_addr: mods as u32,
+        mmap_length: map.len() as u32,
+        mmap_addr: mmap as u32,
+        ..Mb1::default()
+    };
+    ram.put(INFO, &info.bytes());
+    let cfg = ram.cfg();
+    // SAFETY: the structure lives in `ram`, which outlives the parse.
+    let mb1 = unsafe { Multiboot1::parse(ram.virt(INFO), phys_of(&cfg).unwrap()) }.unwrap();
+    let mut fm = FrameManager::new();
+    let walks = walks_to_init(&mut fm, &mb1, &cfg);
+    assert!(walks < 300, "{walks} walks over the map");
+    let (at, end) = bitmap_of(&fm);
+    assert!(at >= 3 * MIB + 256 * FRAME && end <= 12 * MIB, "{at:#x}");
+    assert!(!overlaps(at, (name, name + 4096)));
+    assert_eq!(fm.check(), 0);
+}
+
+#[test]
+fn mb2_worst_case_places_the_bitmap_in_few_walks() {
+    let mut ram = Ram::new(64 * MIB);
+    let mut info = Mb2::new().mmap(24, &scattered_entries());
+    for k in 0..256 {
+        let start = (3 * MIB + k * FRAME) as u32;
+        info = info.module(start, start + 10, "m");
+    }
+    let info = info.end();
+    ram.put(MB2_AT, &info);
+    let cfg = ram.cfg();
+    // SAFETY: the structure lives in `ram`, which outlives the parse.
+    let mb2 = unsafe { Multiboot2::parse(ram.virt(MB2_AT), phys_of(&cfg).unwrap()) }.unwrap();
+    let mut fm = FrameManager::new();
+    let walks = walks_to_init(&mut fm, &mb2, &cfg);
+    assert!(walks < 300, "{walks} walks over the map");
+    assert_eq!(fm.check(), 0);
+}
+
+#[test]
+fn mb2_tag_flood_is_refused() {
+    // Nearly 1 MiB of 8-byte tags of an unknown type after a valid map.
+    let mut ram = Ram::new(8 * MIB);
+    let mut info = Mb2::new().mmap(24, &mb2_entries());
+    while info.0.len() < (MIB - 64) as usize {
+        info = info.tag(0x55, &[]);
+    }
+    let info = info.end();
+    assert_eq!(init_mb2(&mut ram, &info).err(), Some(Error::BadBootInfo));
+    // Module tags are capped like Multiboot 1's module list.
+    let mut info = Mb2::new().mmap(24, &mb2_entries());
+    for _ in 0..=boot::MAX_MODULES {
+        info = info.module(0x30_0000, 0x30_0010, "m");
+    }
+    assert_eq!(
+        init_mb2(&mut ram, &info.end()).err(),
+        Some(Error::BadBootInfo)
+    );
+}
+
+#[test]
+fn bitmap_spans_adjacent_and_overlapping_usable_entries() {
+    // RAM at 31 GiB needs a ~2 MiB bitmap; 1..13 MiB holds it only as a
+    // whole, and raw UEFI/e820 maps give such RAM as many pieces.
+    let ram = Ram::new(16 * MIB);
+    let far = (31 * GIB, GIB);
+    let whole = init_ranges(&ram, &[(MIB, 12 * MIB), far]).unwrap();
+    let mut pieces: Vec<(u64, u64)> = (1..13).map(|k| (k * MIB, MIB)).collect();
+    pieces.push(far);
+    let fm = init_ranges(&ram, &pieces).unwrap();
+    assert_eq!(fm.counts(), whole.counts());
+    assert_eq!(bitmap_of(&fm), bitmap_of(&whole));
+    // Reversed, overlapping, and split inside a frame: still one region
+    // for the bitmap; the frame holding the unaligned seam is in neither
+    // piece whole, so it is not handed out.
+    pieces.reverse();
+    pieces.push((5 * MIB + 0x800, 2 * MIB));
+    pieces[3] = (10 * MIB + 0x800, MIB - 0x800);
+    pieces[4].1 += 0x800;
+    let mut fm = init_ranges(&ram, &pieces).unwrap();
+    let (managed, free) = whole.counts();
+    assert_eq!(fm.counts(), (managed - 1, free - 1));
+    assert_eq!(fm.check(), 0);
+    let (at, end) = bitmap_of(&fm);
+    assert!(
+        at >= 2 * MIB + 0x123 && end <= 13 * MIB,
+        "{at:#x}..{end:#x}"
+    );
+    assert!(drain(&mut fm).iter().all(|&f| !overlaps(f, (at, end))));
+}
+
+#[test]
+fn ram_above_1_tib_is_ignored() {
+    // A "usable" entry of nearly 2^52 bytes: only the first 1 TiB is
+    // tracked, so the bitmap is 64 MiB, not 256 GiB.
+    let ram = Ram::new(96 * MIB);
+    let mut fm = init_ranges(&ram, &[(0, 96 * MIB), (2 * GIB, (1 << 52) - 4 * GIB)]).unwrap();
+    let (at, end) = bitmap_of(&fm);
+    assert_eq!(
+        fm.table.as_ref().unwrap().shape.frames(),
+        MAX_TRACKED / FRAME
+    );
+    assert!(end - at < 65 * MIB && end <= 96 * MIB, "{at:#x}..{end:#x}");
+    let last = MAX_TRACKED - FRAME;
+    assert_eq!(
+        fm.alloc_contiguous(1, 0, 0),
+        Some(end.next_multiple_of(FRAME))
+    );
+    let f = fm.alloc_contiguous(1, MAX_TRACKED / 2, 0).unwrap();
+    assert_eq!(f, MAX_TRACKED / 2);
+    assert_eq!(
+        fm.free(last + FRAME),
+        Err(FrameFault::NotTracked(last + FRAME))
+    );
+    fm.free(f).unwrap();
+    assert_eq!(fm.check(), 0);
+}
+
+#[test]
+fn heap_frames_cannot_be_freed_as_frames() {
+    let ram = Ram::new(8 * MIB);
+    let mut fm = init_ranges(&ram, &[(0, GIB)]).unwrap();
+    let (p, len) = fm.heap_grow(4 * FRAME as usize).unwrap();
+    let phys = p.as_ptr() as u64 - ram.ptr as u64;
+    let inner = phys + 2 * FRAME;
+    let before = fm.counts();
+    assert_eq!(fm.free(inner), Err(FrameFault::Heap(inner)));
+    assert_eq!(
+        fm.free_contiguous(phys - FRAME, 2),
+        Err(FrameFault::Heap(phys))
+    );
+    assert_eq!(fm.counts(), before, "nothing was freed");
+    let msg = format!("{}", FrameFault::Heap(inner));
+    assert!(msg.contains("belongs to the heap") && msg.contains(&format!("{inner:#x}")));
+    // No single frame comes out of the heap's run.
+    assert!(!drain(&mut fm)
+        .iter()
+        .any(|&f| (phys..phys + len as u64).contains(&f)));
+    assert_eq!(fm.check(), 0);
+    // Once the heap gives the run back, its frames are ordinary free frames.
+    // SAFETY: the span came from heap_grow and is unused.
+    assert!(unsafe { fm.heap_release(p, len) });
+    // SAFETY: as above; a second release is refused.
+    assert!(!unsafe { fm.heap_release(p, len) });
+    assert_eq!(fm.free(inner), Err(FrameFault::DoubleFree(inner)));
+    assert_eq!(fm.check(), 0);
+}
+
+#[test]
+fn heap_runs_are_capped_and_partial_releases_refused() {
+    let ram = Ram::new(8 * MIB);
+    let mut fm = init_ranges(&ram, &[(0, 64 * MIB)]).unwrap();
+    let run = 2 * FRAME as usize;
+    let spans: Vec<_> = std::iter::from_fn(|| fm.heap_grow(run)).collect();
+    assert_eq!(spans.len(), MAX_HEAP_RUNS, "the 129th run is refused");
+    let (p, len) = spans[7];
+    let before = fm.counts();
+    // SAFETY: none of these is exactly a run the heap got: refused untouched.
+    unsafe {
+        assert!(!fm.heap_release(p, FRAME as usize));
+        assert!(!fm.heap_release(p, len + run));
+        let second = NonNull::new(p.as_ptr().add(FRAME as usize)).unwrap();
+        assert!(!fm.heap_release(second, FRAME as usize));
+    }
+    assert_eq!(fm.counts(), before);
+    // SAFETY: the span came from heap_grow and is unused.
+    assert!(unsafe { fm.heap_release(p, len) });
+    assert!(fm.heap_grow(run).is_some());
+    assert_eq!(fm.check(), 0);
 }
