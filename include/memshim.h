@@ -273,7 +273,10 @@ int memshim_add_region(void *start, size_t len);
  * returns `n` contiguous page-aligned 4 KiB pages or NULL; `free_pages(p, n,
  * ctx)` gives back exactly a run `alloc_pages` returned (may be NULL: then
  * the heap keeps what it took). Hooks run under memshim's lock and must not
- * call memshim. Passing a NULL `alloc_pages` removes the hooks.
+ * call memshim. Passing a NULL `alloc_pages` removes the hooks. Set them
+ * once, before the heap needs them: a span taken from earlier hooks is
+ * given back through whichever `free_pages` is set when it empties (none:
+ * kept).
  */
 void memshim_set_page_hooks(void *(*alloc_pages)(size_t pages, void *ctx),
                             void (*free_pages)(void *p, size_t pages, void *ctx),

@@ -31,7 +31,10 @@ pub unsafe extern "C" fn memshim_add_region(start: *mut c_void, len: usize) -> c
 /// returns `n` contiguous page-aligned 4 KiB pages or NULL; `free_pages(p, n,
 /// ctx)` gives back exactly a run `alloc_pages` returned (may be NULL: then
 /// the heap keeps what it took). Hooks run under memshim's lock and must not
-/// call memshim. Passing a NULL `alloc_pages` removes the hooks.
+/// call memshim. Passing a NULL `alloc_pages` removes the hooks. Set them
+/// once, before the heap needs them: a span taken from earlier hooks is
+/// given back through whichever `free_pages` is set when it empties (none:
+/// kept).
 #[no_mangle]
 pub extern "C" fn memshim_set_page_hooks(
     alloc_pages: Option<unsafe extern "C" fn(pages: usize, ctx: *mut c_void) -> *mut c_void>,
