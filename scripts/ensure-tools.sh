@@ -6,6 +6,7 @@
 #   grub         grub-mkrescue with the BIOS (i386-pc) modules, and xorriso
 #   newlib       Debian's newlib-source (newlib 3.3.0 tarball)
 #   nightly-miri Miri and rust-src on the nightly toolchain
+#   cargo-fuzz   cargo-fuzz (cargo install, about a minute) for the nightly toolchain
 set -euo pipefail
 
 apt_install() {
@@ -39,6 +40,14 @@ for what in "$@"; do
         fi
         rustup component list --toolchain nightly --installed | grep -q '^miri' ||
             rustup component add miri rust-src --toolchain nightly ;;
+    cargo-fuzz)
+        if ! rustup toolchain list | grep -q '^nightly'; then
+            echo "ensure-tools: the nightly toolchain is missing (rustup toolchain install nightly)" >&2; exit 1
+        fi
+        if ! cargo fuzz --version >/dev/null 2>&1; then
+            echo "ensure-tools: installing cargo-fuzz with cargo install (about a minute)" >&2
+            cargo install cargo-fuzz --locked
+        fi ;;
     *) echo "ensure-tools: unknown tool '$what'" >&2; exit 2 ;;
     esac
 done
