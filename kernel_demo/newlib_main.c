@@ -13,11 +13,11 @@
 
 #include <memshim.h>
 
-#include "bootinfo.h"
 #include "checks.h"
 #include "console.h"
 #include "platform.h"
 #include "selftest.h"
+#include "start.h"
 
 /* The OS layer reports errors in the system errno (newlib_tests/nosys.c),
    which newlib's _r wrappers copy into the caller's struct _reent. */
@@ -64,31 +64,14 @@ void _exit(int code)
 
 _Noreturn void kmain(uint32_t magic, const void *info)
 {
-    console_init();
-    kprintf("memshim demo kernel (newlib): image 0x%lx-0x%lx, identity-mapped to %lu GiB\n",
-            (uint64_t)(uintptr_t)__kernel_start, (uint64_t)(uintptr_t)__kernel_end,
-            boot_mapped_limit >> 30);
-    memshim_set_panic_handler(selftest_panic_handler, NULL);
-
-    struct boot_summary boot;
-    bootinfo_print(magic, info, &boot);
-
-    struct memshim_boot_config cfg = {
-        .kernel_start = (uintptr_t)__kernel_start,
-        .kernel_end = (uintptr_t)__kernel_end,
-        .phys_offset = 0, /* identity map */
-        .phys_limit = boot_mapped_limit,
-    };
-    int rc = memshim_init_multiboot(magic, info, &cfg);
-    kprintf("memshim_init_multiboot: %d (%s)\n", rc, memshim_strerror(rc));
-    selftest_print_stats("after init");
+    struct selftest_env env;
+    demo_start(" (newlib)", magic, info, &env);
 
     /* newlib's first printf comes here, with the heap ready. */
     struct nl_tally t = {0, 0};
     nl_run_checks(&t);
     fflush(stdout);
 
-    struct selftest_env env = {rc, cfg.phys_limit, boot.ram_top, boot.usable_bytes};
     unsigned failed = selftest_run(&env);
     NL_CHECK(&t, failed == 0, "the demo's self-test passed under newlib");
     nl_summary(&t);
