@@ -27,6 +27,7 @@ test-rust:
 test-lint: rust-target
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p memshim-bench --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(KTARGET) -- -D warnings
 
 # Miri over the heap's pure-Rust tests (the C symbols are left out: Miri

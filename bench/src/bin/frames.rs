@@ -16,6 +16,7 @@
 use bitmap_allocator::{BitAlloc, BitAlloc16M};
 use memshim::frames::FrameManager;
 use memshim::types::{memshim_boot_config, memshim_range};
+use memshim_bench::Rng;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -156,11 +157,11 @@ impl Frames for Naive {
         let frames = self.used.len() * 64;
         let mut s = 0;
         while s + n <= frames {
-            if (s..s + n).step_by(64).all(|f| self.used[f / 64] == 0) && n % 64 == 0 {
+            if (s..s + n).step_by(64).all(|f| self.used[f / 64] == 0) && n.is_multiple_of(64) {
                 self.used[s / 64..(s + n) / 64].fill(!0);
                 return Some(s as u64);
             }
-            if n % 64 != 0 && (s..s + n).all(|f| !self.is_used(f)) {
+            if !n.is_multiple_of(64) && (s..s + n).all(|f| !self.is_used(f)) {
                 (s..s + n).for_each(|f| self.used[f / 64] |= 1 << (f % 64));
                 return Some(s as u64);
             }
@@ -169,7 +170,7 @@ impl Frames for Naive {
         None
     }
     fn free_run(&mut self, f: u64, n: usize) {
-        if f % 64 == 0 && n % 64 == 0 {
+        if f.is_multiple_of(64) && n.is_multiple_of(64) {
             self.used[f as usize / 64..(f as usize + n) / 64].fill(0);
         } else {
             (f..f + n as u64).for_each(|g| self.free(g));
@@ -240,18 +241,6 @@ fn time(opts: &Opts, mut op: impl FnMut()) -> f64 {
     per[per.len() / 2]
 }
 
-/// xorshift64*, seeded: every allocator gets the same "random" subset.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 #[derive(Clone, Copy)]
 enum Fill {
     Packed,
@@ -269,7 +258,7 @@ fn fill_to(a: &mut dyn Frames, fill: f64, how: Fill) {
             let mut all: Vec<u64> = std::iter::from_fn(|| a.fill_alloc()).collect();
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
             for i in (1..all.len()).rev() {
-                all.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+                all.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
             }
             all[keep..].iter().for_each(|&f| a.free(f));
         }
@@ -323,7 +312,9 @@ fn frames_of(base: u64, len: u64) -> (usize, usize) {
 
 fn init_times(opts: &Opts, ram: &HostRam) -> [f64; 3] {
     let frames = (64 * GIB / FRAME) as usize;
-    let m = time(opts, || drop(black_box(ram.manager(&MAP_64G))));
+    let m = time(opts, || {
+        black_box(ram.manager(&MAP_64G));
+    });
     let n = time(opts, || {
         let mut used = vec![!0u64; frames.div_ceil(64)];
         for &(base, len) in &MAP_64G {

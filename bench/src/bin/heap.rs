@@ -14,6 +14,7 @@
 //! * `fragmented free`: free every other block of 100 000, then the rest
 //!   (merges with one and with both neighbours).
 
+use memshim_bench::Rng;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -23,7 +24,6 @@ extern "C" {
 }
 
 struct Alloc {
-    name: &'static str,
     malloc: fn(usize) -> *mut u8,
     free: fn(*mut u8),
 }
@@ -42,16 +42,6 @@ fn glibc_malloc(n: usize) -> *mut u8 {
 fn glibc_free(p: *mut u8) {
     // SAFETY: only pointers from glibc_malloc are freed here.
     unsafe { free(p) }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
 }
 
 fn touch(p: *mut u8) {
@@ -74,13 +64,13 @@ fn pairs(a: &Alloc, size: usize, iters: usize) -> f64 {
 fn churn(a: &Alloc, live: usize, max: u64, steps: usize) -> f64 {
     let mut rng = Rng(0x1234_5678);
     let mut slots: Vec<*mut u8> = (0..live)
-        .map(|_| (a.malloc)(16 + (rng.next() % max) as usize))
+        .map(|_| (a.malloc)(16 + (rng.next_u64() % max) as usize))
         .collect();
     let t = Instant::now();
     for _ in 0..steps {
-        let i = (rng.next() % live as u64) as usize;
+        let i = (rng.next_u64() % live as u64) as usize;
         (a.free)(slots[i]);
-        let p = (a.malloc)(16 + (rng.next() % max) as usize);
+        let p = (a.malloc)(16 + (rng.next_u64() % max) as usize);
         touch(p);
         slots[i] = p;
     }
@@ -113,12 +103,10 @@ fn median(reps: usize, mut f: impl FnMut() -> f64) -> f64 {
 fn main() {
     let allocs = [
         Alloc {
-            name: "memshim",
             malloc: ms_malloc,
             free: ms_free,
         },
         Alloc {
-            name: "glibc",
             malloc: glibc_malloc,
             free: glibc_free,
         },
