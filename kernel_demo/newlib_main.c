@@ -39,24 +39,6 @@ _READ_WRITE_RETURN_TYPE write(int fd, const void *buf, size_t len)
     return (_READ_WRITE_RETURN_TYPE)len;
 }
 
-/* A terminal as far as newlib is concerned: stdout is line-buffered, so
-   its lines and kprintf's direct console lines stay in order. */
-int fstat(int fd, struct stat *st)
-{
-    if (fd < 0 || fd > 2) {
-        errno = EBADF;
-        return -1;
-    }
-    memset(st, 0, sizeof *st);
-    st->st_mode = S_IFCHR;
-    return 0;
-}
-
-int isatty(int fd)
-{
-    return fd >= 0 && fd <= 2;
-}
-
 void _exit(int code)
 {
     qemu_exit(code == 0);

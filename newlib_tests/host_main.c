@@ -61,24 +61,6 @@ void _exit(int code)
         sys3(SYS_exit_group, code, 0, 0);
 }
 
-/* The standard streams are a terminal as far as newlib is concerned, so
- * stdout is line-buffered and a crash loses no finished line. */
-int fstat(int fd, struct stat *st)
-{
-    if (fd < 0 || fd > 2) {
-        errno = EBADF;
-        return -1;
-    }
-    memset(st, 0, sizeof *st);
-    st->st_mode = S_IFCHR;
-    return 0;
-}
-
-int isatty(int fd)
-{
-    return fd >= 0 && fd <= 2;
-}
-
 /* ---- memshim's hooks: what a user-space newlib program installs ---- */
 
 struct hook_counts {

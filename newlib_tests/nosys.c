@@ -1,5 +1,6 @@
-/* The OS functions newlib's libc.a calls that neither the host program nor
- * the newlib kernel supports: each fails cleanly with ENOSYS. newlib's
+/* The OS functions newlib's libc.a calls that the host program and the
+ * newlib kernel share: fstat/isatty (the standard streams are a terminal),
+ * and the ones neither supports, which fail cleanly with ENOSYS. newlib's
  * reentrant wrappers (_read_r, ...) copy the global `errno` below into the
  * caller's struct _reent, as libgloss does. `sbrk` is here too, failing: a
  * newlib program usually has one, so its newlib malloc *could* link, and
@@ -8,6 +9,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #undef errno
@@ -18,6 +21,25 @@ static int nosys(void)
 {
     errno = ENOSYS;
     return -1;
+}
+
+/* The standard streams are a terminal as far as newlib is concerned:
+   stdout is line-buffered, so a crash loses no finished line and, in the
+   kernel, its lines and kprintf's direct console lines stay in order. */
+int fstat(int fd, struct stat *st)
+{
+    if (fd < 0 || fd > 2) {
+        errno = EBADF;
+        return -1;
+    }
+    memset(st, 0, sizeof *st);
+    st->st_mode = S_IFCHR;
+    return 0;
+}
+
+int isatty(int fd)
+{
+    return fd >= 0 && fd <= 2;
 }
 
 _READ_WRITE_RETURN_TYPE read(int fd, void *buf, size_t len)
