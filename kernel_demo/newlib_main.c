@@ -7,8 +7,6 @@
    passes doubles in SSE registers). */
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <memshim.h>
