@@ -8,16 +8,6 @@
  * its own child process, so each one starts with no frame manager. */
 #include "harness.h"
 
-#ifdef HARNESS_REFERENCE
-#pragma weak memshim_init_multiboot
-#pragma weak memshim_frames_init
-#pragma weak memshim_frame_alloc
-#pragma weak memshim_frame_alloc_contiguous
-#pragma weak memshim_frame_free
-#pragma weak memshim_frame_free_contiguous
-#pragma weak memshim_frame_reserve
-#endif
-
 #define MiB ((uint64_t)1 << 20)
 #define GiB ((uint64_t)1 << 30)
 #define FRAME ((uint64_t)4096)
