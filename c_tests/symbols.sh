@@ -28,7 +28,8 @@ STD="malloc free calloc realloc reallocarray posix_memalign aligned_alloc memali
      pvalloc malloc_usable_size memcpy memmove memset memcmp bcmp bzero"
 NEWLIB="_malloc_r _free_r _calloc_r _realloc_r _memalign_r _malloc_usable_size_r"
 MEMSHIM="memshim_add_region memshim_set_page_hooks memshim_set_lock_hooks
-     memshim_set_panic_handler memshim_get_stats memshim_check memshim_dump memshim_strerror
+     memshim_set_panic_handler memshim_get_stats memshim_trim memshim_check memshim_dump memshim_strerror
+     memshim_set_cpu_hook memshim_set_cpu_gs memshim_cpu_offline
      memshim_init_multiboot memshim_frames_init memshim_frame_alloc
      memshim_frame_alloc_contiguous memshim_frame_free memshim_frame_free_contiguous
      memshim_frame_reserve"

@@ -220,19 +220,20 @@ TEST(realloc_grow_shrink_preserve_contents)
 TEST(realloc_in_place)
 {
     MEMSHIM_ONLY();
-    /* Shrinking never moves. */
-    char *p = malloc(4000);
+    /* Shrinking a block above the small-object classes never moves it. */
+    char *p = malloc(40000);
     REQUIRE(p != NULL);
-    fill_pattern(p, 4000, 3);
+    fill_pattern(p, 40000, 3);
     CHECK(realloc(p, 1000) == p);
     CHECK(has_pattern(p, 1000, 3));
-    /* Growing into a free neighbour does not move: find two adjacent blocks. */
+    /* Growing into a free neighbour does not move: find two adjacent blocks
+       (above the small-object classes, 8 KiB, where blocks have neighbours). */
     char *a = NULL, *b = NULL;
     void *junk[200];
     int nj = 0;
     for (; nj < 200; nj++) {
-        a = malloc(1000);
-        b = malloc(1000);
+        a = malloc(9000);
+        b = malloc(9000);
         REQUIRE(a && b);
         if (b > a && (size_t)(b - a) <= malloc_usable_size(a) + 16)
             break;
@@ -240,10 +241,18 @@ TEST(realloc_in_place)
         free(b);
     }
     REQUIRE(nj < 200);
-    fill_pattern(a, 1000, 4);
+    fill_pattern(a, 9000, 4);
     free(b);
-    CHECK(realloc(a, 1800) == a);
-    CHECK(has_pattern(a, 1000, 4));
+    CHECK(realloc(a, 17000) == a);
+    CHECK(has_pattern(a, 9000, 4));
+    /* A small block stays put while the new size fits its class. */
+    char *s = malloc(100);
+    REQUIRE(s != NULL);
+    fill_pattern(s, 100, 6);
+    CHECK(realloc(s, malloc_usable_size(s)) == s);
+    CHECK(realloc(s, 60) == s);
+    CHECK(has_pattern(s, 60, 6));
+    free(s);
     free(a);
     free(p);
     for (int i = 0; i < nj; i++)

@@ -13,6 +13,12 @@
 #define BAD_PTR_WORDS "invalid pointer|not a block|foreign|interior"
 #define CORRUPT_WORDS "corrupt|overwritten|overrun|overflow"
 
+/* Blocks above memshim's small-object classes (8 KiB) carry a header in
+ * front of them, which an overrun of the block before reaches. Small blocks
+ * keep no metadata in user memory at all: an overrun of one reaches only
+ * the next block's data (see small_overrun_leaves_heap_intact). */
+#define BIG 9000
+
 /* Two blocks of `n` bytes where b directly follows a (so an overrun of a
  * reaches b's header). Earlier non-adjacent pairs are kept live. */
 static void adjacent_pair(size_t n, char **a, char **b)
@@ -120,7 +126,7 @@ static void do_overrun_free_victim(void *arg)
     (void)arg;
     char *a, *b;
     unsigned char saved[32];
-    adjacent_pair(100, &a, &b);
+    adjacent_pair(BIG, &a, &b);
     if (!a)
         _exit(3);
     harness_note(0, a);
@@ -135,7 +141,7 @@ static void do_overrun_free_neighbour(void *arg)
     (void)arg;
     char *a, *b;
     unsigned char saved[32];
-    adjacent_pair(100, &a, &b);
+    adjacent_pair(BIG, &a, &b);
     if (!a)
         _exit(3);
     harness_note(0, a);
@@ -150,10 +156,10 @@ static void do_overrun_free_block(void *arg)
     (void)arg;
     char *a, *b, *guard;
     unsigned char saved[32];
-    adjacent_pair(100, &a, &b);
+    adjacent_pair(BIG, &a, &b);
     if (!a)
         _exit(3);
-    guard = malloc(100);
+    guard = malloc(BIG);
     free(b);
     harness_note(0, a);
     harness_note(1, b);
@@ -168,13 +174,13 @@ static void do_overrun_realloc(void *arg)
     (void)arg;
     char *a, *b;
     unsigned char saved[32];
-    adjacent_pair(100, &a, &b);
+    adjacent_pair(BIG, &a, &b);
     if (!a)
         _exit(3);
     harness_note(0, a);
     harness_note(1, b);
     overrun(a, saved, sizeof saved);
-    b = realloc(b, 5000);
+    b = realloc(b, 3 * BIG);
 }
 
 /* ---- death tests ----------------------------------------------------- */
@@ -386,9 +392,9 @@ TEST(handler_returns_after_overrun)
     memshim_set_panic_handler(record, &handler_ctx);
     char *a, *b;
     unsigned char saved[32];
-    adjacent_pair(100, &a, &b);
+    adjacent_pair(BIG, &a, &b);
     REQUIRE(a != NULL);
-    fill_pattern(b, 100, 2);
+    fill_pattern(b, BIG, 2);
     char *a_end = a + malloc_usable_size(a); /* a's own size is unreadable once b's header is gone */
     overrun(a, saved, sizeof saved);
     CHECKF(memshim_check() > 0, "memshim_check() missed an overwritten header");
@@ -410,4 +416,26 @@ TEST(handler_returns_after_overrun)
     struct harness_child c;
     harness_run_child(do_double_free, NULL, &c);
     EXPECT_ABORT(&c, DOUBLE_FREE_WORDS, c.noted[0], c.noted[0]);
+}
+
+/* An overrun of a small block (slab object) reaches only its neighbour's
+ * bytes, never memshim's metadata: the heap stays whole and every later
+ * call works. (It is the program's own data that is damaged.) */
+TEST(small_overrun_leaves_heap_intact)
+{
+    MEMSHIM_ONLY();
+    char *blocks[64];
+    for (int i = 0; i < 64; i++) {
+        blocks[i] = malloc(100);
+        REQUIRE(blocks[i] != NULL);
+    }
+    for (int i = 0; i < 64; i += 2)
+        memset(blocks[i], 0x41, malloc_usable_size(blocks[i]) + 32);
+    CHECK(memshim_check() == 0);
+    for (int i = 0; i < 64; i++)
+        free(blocks[i]);
+    CHECK(memshim_check() == 0);
+    char *p = malloc(100);
+    CHECK(p != NULL);
+    free(p);
 }

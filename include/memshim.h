@@ -86,6 +86,13 @@
  */
 #define MEMSHIM_ENOTINIT -10
 
+#if defined(MEMSHIM_HOST_LINUX)
+/**
+ * In the slot while an operation runs on the thread's cache.
+ */
+#define BUSY 1
+#endif
+
 /**
  * Where the kernel is and how memshim reaches physical memory; passed to
  * `memshim_init_multiboot` and `memshim_frames_init`.
@@ -160,6 +167,15 @@ struct memshim_stats {
    * Spans of memory the heap holds.
    */
   uint64_t heap_spans;
+  /**
+   * Bytes of out-of-band heap metadata (page map, span and slab records,
+   * caches), held apart from the spans.
+   */
+  uint64_t heap_bytes_metadata;
+  /**
+   * Slabs (page runs of equal small blocks) the heap holds.
+   */
+  uint64_t heap_slabs;
   /**
    * Frames the frame manager tracks (usable RAM), 0 before init.
    */
@@ -259,8 +275,9 @@ int memshim_frame_reserve(uint64_t phys, uint64_t len);
  * Gives the heap `len` bytes at `start` that the caller owns. Returns 0,
  * `MEMSHIM_EINVAL` for NULL or a range that wraps, `MEMSHIM_ETOOSMALL` when
  * too small to hold one block, `MEMSHIM_EOVERLAP` when it overlaps memory
- * the heap already has, `MEMSHIM_ENOMEM` when the heap already holds its
- * maximum of 128 spans. The memory is never given back.
+ * the heap already has, `MEMSHIM_ENOMEM` when no metadata can be had for
+ * it. The memory is never given back. A page shared with another region
+ * is left to the region that came first.
  *
  * # Safety
  * `start..start+len` must be writable memory that nothing else uses, for
@@ -310,6 +327,16 @@ void memshim_set_panic_handler(void (*handler)(const char *msg, size_t len, void
 void memshim_get_stats(struct memshim_stats *out);
 
 /**
+ * Gives back to the page sources what the heap keeps only for speed: the
+ * few wholly free slabs and the one wholly free span it keeps for reuse,
+ * and the free slabs of threads that have ended; frees other threads made
+ * into the calling thread's slabs are merged first. Returns the number of
+ * bytes the heap's spans shrank by. A live thread's cache keeps its
+ * partly used slabs (they go back when the thread ends).
+ */
+size_t memshim_trim(void);
+
+/**
  * Walks every heap block and the frame bitmap, verifying headers, links,
  * free lists and counters. Returns the number of problems found (0 =
  * healthy); does not call the panic handler.
@@ -330,6 +357,35 @@ void memshim_dump(void (*write)(void *ctx, const char *text, size_t len), void *
  * A static NUL-terminated description of a `MEMSHIM_E*` code (or of 0).
  */
 const char *memshim_strerror(int code);
+
+/**
+ * Per-CPU caches for small blocks, in a kernel: `count` CPUs (1 to 256),
+ * and `cpu_id(ctx)` returns the number (below `count`) of the CPU it runs
+ * on. Call once, before a second CPU calls memshim. Without it every CPU
+ * shares one cache guarded by an atomic exchange (correct on any number
+ * of CPUs). Returns 0, or `MEMSHIM_EINVAL` for a bad `count` or a NULL
+ * hook, and on the host build (whose caches are per thread).
+ *
+ * memshim calls the hook with interrupts masked (ring 0), for every small
+ * allocation and free: it must be short, must not fault, and must not
+ * call memshim.
+ */
+int memshim_set_cpu_hook(uint32_t count, uint32_t (*cpu_id)(void *ctx), void *ctx);
+
+/**
+ * As `memshim_set_cpu_hook`, with the CPU number read as a 32-bit word at
+ * `gs:[gs_offset]` (a per-CPU area the kernel points GS at): no call, one
+ * load. Returns 0, or `MEMSHIM_EINVAL` for a bad `count`, and on the host
+ * build.
+ */
+int memshim_set_cpu_gs(uint32_t count, size_t gs_offset);
+
+/**
+ * CPU `cpu` goes offline: its cache's blocks and slabs go back to the
+ * heap. Call from another CPU while `cpu` runs no memshim code. Nothing
+ * on the host build (a thread's cache goes back when the thread ends).
+ */
+void memshim_cpu_offline(uint32_t cpu);
 
 #if !defined(MEMSHIM_NO_NEWLIB_DECLS)
 /**

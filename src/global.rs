@@ -1,32 +1,93 @@
 //! The global heap as a Rust API: what the C functions and `GlobalAlloc` use.
 //!
-//! Faults (double free, bad pointer, corrupted metadata) are detected under
-//! the lock, which is released before they are reported through the panic
-//! hook; if the hook returns, the faulting call has done nothing.
+//! Small blocks go through the caller's cache ([`crate::local`]) without
+//! the lock; everything else, and every call made while the cache is busy
+//! (a signal handler or an interrupt inside memshim), takes the heap under
+//! the global lock. Faults (double free, bad pointer, corrupted metadata)
+//! are detected before anything is written and reported through the panic
+//! hook after the lock is released; if the hook returns, the faulting call
+//! has done nothing.
 
-use crate::heap::MIN_ALIGN;
-use crate::state::STATE;
+use crate::heap::cache::{self, Backend};
+use crate::heap::{Fault, Heap, Shared, MIN_ALIGN};
+use crate::local::{self, Local};
+use crate::source::Source;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
 
-/// Allocates `size` bytes aligned to `align` (a power of two). Null on failure.
-pub fn alloc(size: usize, align: usize) -> *mut u8 {
-    let r = STATE.with(|s| {
-        let (heap, mut src) = s.heap();
-        heap.alloc(size, align, &mut src)
-    });
-    if let Some(bad) = crate::source::hooks::take_misaligned() {
-        crate::panic::report(format_args!(
-            "page hook returned {bad:#x}, which is not page-aligned: given back with free_pages and not used"
-        ));
+/// The global back end: the shared state and the heap under the global lock.
+pub struct Global;
+
+impl Backend for Global {
+    #[inline(always)]
+    fn shared(&self) -> &Shared {
+        &crate::state::SHARED
     }
-    match r {
-        Ok(p) => p.map_or(ptr::null_mut(), NonNull::as_ptr),
-        Err(fault) => {
-            crate::panic::report(format_args!("{}", fault));
-            ptr::null_mut()
+
+    fn locked<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> R {
+        let (r, fault) = crate::state::with(|s| {
+            let (heap, mut src) = s.heap();
+            let r = f(heap, &mut src);
+            (r, heap.take_fault())
+        });
+        if let Some(bad) = crate::source::hooks::take_misaligned() {
+            crate::panic::report(format_args!(
+                "page hook returned {bad:#x}, which is not page-aligned: given back with free_pages and not used"
+            ));
+        }
+        if let Some(fault) = fault {
+            crate::panic::report(format_args!("{fault}"));
+        }
+        r
+    }
+}
+
+/// Allocates `size` bytes aligned to `align`. Null on failure, or when
+/// `align` is not a power of two.
+#[inline]
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    if align <= MIN_ALIGN && align.is_power_of_two() && size <= crate::heap::SMALL_MAX {
+        if let Some(l) = Local::enter() {
+            if let Some(p) = cache::alloc_fast(l.cache(), crate::heap::class::of(size)) {
+                return p.as_ptr();
+            }
         }
     }
+    alloc_slow(size, align)
+}
+
+/// `malloc`: [`alloc`] with 16-byte alignment, and errno ENOMEM on failure.
+#[inline]
+pub fn malloc(size: usize) -> *mut u8 {
+    if size <= crate::heap::SMALL_MAX {
+        if let Some(l) = Local::enter() {
+            if let Some(p) = cache::alloc_fast(l.cache(), crate::heap::class::of(size)) {
+                return p.as_ptr();
+            }
+        }
+    }
+    malloc_slow(size)
+}
+
+#[cold]
+#[inline(never)]
+fn malloc_slow(size: usize) -> *mut u8 {
+    let p = alloc_slow(size, MIN_ALIGN);
+    if p.is_null() {
+        crate::platform::set_errno(crate::platform::ENOMEM);
+    }
+    p
+}
+
+#[inline(never)]
+fn alloc_slow(size: usize, align: usize) -> *mut u8 {
+    let mut l = Local::enter();
+    if l.is_none() && size <= crate::heap::SMALL_MAX && local::attach() {
+        // A thread's (or CPU's) first small allocation attaches its cache.
+        l = Local::enter();
+    }
+    cache::alloc_any(&Global, l.as_ref().map(Local::cache), size, align)
+        .map_or(ptr::null_mut(), NonNull::as_ptr)
 }
 
 /// Allocates `count * size` zeroed bytes; null on overflow or exhaustion.
@@ -47,16 +108,52 @@ pub fn alloc_zeroed(count: usize, size: usize) -> *mut u8 {
 /// # Safety
 /// `p` must be null or a pointer memshim returned and not yet freed; anything
 /// else is detected where possible and reported, never acted on.
+#[inline(always)]
 pub unsafe fn free(p: *mut u8) {
-    let Some(p) = NonNull::new(p) else { return };
-    let r = STATE.with(|s| {
-        let (heap, mut src) = s.heap();
-        // SAFETY: forwarded contract; the heap validates the pointer first.
-        unsafe { heap.free(p, &mut src) }
-    });
-    if let Err(fault) = r {
-        crate::panic::report(format_args!("{}", fault));
+    if p.is_null() {
+        return;
     }
+    let done = match Local::enter() {
+        Some(l) => cache::free_fast(Global.shared(), l.cache(), p.addr()),
+        None => false,
+    };
+    if !done {
+        free_slow(p);
+    }
+}
+
+/// [`free`] for everything the fast path does not take: other owners'
+/// slabs, TLSF blocks, faults, a thread without a cache.
+#[cold]
+#[inline(never)]
+fn free_slow(p: *mut u8) {
+    // SAFETY: checked non-null by the caller.
+    let p = unsafe { NonNull::new_unchecked(p) };
+    let r = match Local::enter() {
+        Some(l) => cache::free(&Global, l.cache(), p),
+        None => Global.locked(|h, src| h.free_block(p.as_ptr().addr(), src)),
+    };
+    if let Err(fault) = r {
+        report(fault);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn report(fault: Fault) {
+    keep_errno(|| crate::panic::report(format_args!("{fault}")));
+}
+
+/// Runs `f` with errno saved and restored: `free` never changes errno
+/// (POSIX 2024), so a report (a user's handler) must not either. (The one
+/// other call on a free path that could, `munmap`, keeps it itself.)
+fn keep_errno<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_os = "linux")]
+    let saved = crate::platform::host::errno();
+    let r = f();
+    #[cfg(target_os = "linux")]
+    crate::platform::host::set_errno(saved);
+    r
 }
 
 /// Outcome of [`realloc`] when it does not return a block.
@@ -68,22 +165,19 @@ pub enum ReallocError {
     Fault,
 }
 
-/// Resizes a block, in place when the neighbour allows. `p` must not be null
-/// and `size` must not be 0 (the C wrapper handles both cases).
+/// Resizes a block (see [`cache::realloc_any`]). `p` must not be null and
+/// `size` must not be 0 (the C wrapper handles both cases).
 ///
 /// # Safety
 /// As for [`free`].
 pub unsafe fn realloc(p: NonNull<u8>, size: usize) -> Result<NonNull<u8>, ReallocError> {
-    let r = STATE.with(|s| {
-        let (heap, mut src) = s.heap();
-        // SAFETY: forwarded contract; the heap validates the pointer first.
-        unsafe { heap.realloc(p, size, &mut src) }
-    });
-    match r {
+    let l = Local::enter();
+    match cache::realloc_any(&Global, l.as_ref().map(Local::cache), p, size) {
         Ok(Some(q)) => Ok(q),
         Ok(None) => Err(ReallocError::NoMemory),
-        Err(fault) => {
-            crate::panic::report(format_args!("{}", fault));
+        Err(f) => {
+            drop(l);
+            report(f);
             Err(ReallocError::Fault)
         }
     }
@@ -95,15 +189,23 @@ pub unsafe fn realloc(p: NonNull<u8>, size: usize) -> Result<NonNull<u8>, Reallo
 /// As for [`free`].
 pub unsafe fn usable_size(p: *mut u8) -> usize {
     let Some(p) = NonNull::new(p) else { return 0 };
-    // SAFETY: forwarded contract; the heap validates the pointer first.
-    let r = STATE.with(|s| unsafe { s.heap().0.usable_size(p) });
-    match r {
+    match cache::usable_any(&Global, p.as_ptr().addr()) {
         Ok(n) => n,
         Err(fault) => {
-            crate::panic::report(format_args!("{}", fault));
+            report(fault);
             0
         }
     }
+}
+
+/// Gives back what the heap holds only for speed: the calling thread's
+/// wholly free slabs, the slabs of threads that ended, kept empty slabs and
+/// the kept empty span. Memory a live thread's cache holds stays with it.
+pub fn trim() {
+    if let Some(l) = Local::enter() {
+        cache::drain_pending(&Global, l.cache());
+    }
+    Global.locked(|h, src| h.trim(src));
 }
 
 /// memshim's heap as a Rust global allocator:
@@ -188,6 +290,15 @@ mod tests {
                 // SAFETY: q is live with the new layout.
                 unsafe { a.dealloc(q, Layout::from_size_align(size * 3, align).unwrap()) };
             }
+        }
+        assert_eq!(crate::check(), 0);
+    }
+
+    /// Safe functions refuse an alignment that is not a power of two.
+    #[test]
+    fn bad_alignment_is_refused_in_release_too() {
+        for align in [0usize, 3, 20, 48, 1000, usize::MAX] {
+            assert!(alloc(100, align).is_null(), "align {align}");
         }
         assert_eq!(crate::check(), 0);
     }

@@ -21,6 +21,7 @@ pub mod ffi;
 pub mod frames;
 pub mod global;
 pub mod heap;
+pub mod local;
 pub mod mem;
 pub mod panic;
 pub mod platform;
@@ -36,7 +37,7 @@ use core::fmt::{self, Write};
 
 /// Current counters of the global heap and frame manager.
 pub fn stats() -> types::memshim_stats {
-    state::STATE.with(|s| {
+    state::with(|s| {
         let h = s.heap().0.stats();
         let (frames_total, frames_free) = s.frames.counts();
         types::memshim_stats {
@@ -48,6 +49,8 @@ pub fn stats() -> types::memshim_stats {
             total_allocations: h.total_allocs,
             total_frees: h.total_frees,
             heap_spans: h.spans as u64,
+            heap_bytes_metadata: h.metadata as u64,
+            heap_slabs: h.slabs as u64,
             frames_total,
             frames_free,
         }
@@ -56,14 +59,14 @@ pub fn stats() -> types::memshim_stats {
 
 /// Walks the global heap and frame manager; returns problems found.
 pub fn check() -> usize {
-    state::STATE.with(|s| s.heap().0.check() + s.frames.check())
+    state::with(|s| s.heap().0.check() + s.frames.check())
 }
 
 /// Formats a bounded summary of the global state under the lock, then hands
 /// it to `out` after the lock is released (so `out` may allocate).
 pub fn dump(out: &mut dyn FnMut(&str)) {
     let mut buf = FixedText::<4096>::new();
-    state::STATE.with(|s| {
+    state::with(|s| {
         let _ = s.heap().0.dump(&mut buf);
         let _ = s.frames.dump(&mut buf);
     });

@@ -28,6 +28,11 @@ pub mod host {
             child: Option<unsafe extern "C" fn()>,
         ) -> c_int;
         pub fn sched_yield() -> c_int;
+        pub fn pthread_key_create(
+            key: *mut u32,
+            destructor: Option<unsafe extern "C" fn(*mut c_void)>,
+        ) -> c_int;
+        pub fn pthread_setspecific(key: u32, value: *const c_void) -> c_int;
     }
 
     pub const PROT_READ: c_int = 1;
@@ -125,6 +130,60 @@ pub fn set_errno(value: i32) {
     bare::set_errno(value);
     #[cfg(not(any(target_os = "linux", target_os = "none")))]
     let _ = value;
+}
+
+/// 64 bits for the heap's secret: RDSEED or RDRAND when the CPU has them,
+/// mixed with the time-stamp counter and a stack address (ASLR); without
+/// them, only the latter two.
+pub fn random_u64() -> u64 {
+    #[cfg(miri)]
+    return 0x9e37_79b9_7f4a_7c15;
+    #[cfg(not(miri))]
+    {
+        use core::arch::x86_64::{__cpuid, __cpuid_count, _rdtsc};
+        let local = 0u8;
+        // SAFETY: rdtsc has no preconditions on x86_64 (unless an OS sets
+        // CR4.TSD for user code, which none memshim targets does).
+        let mut v =
+            unsafe { _rdtsc() } ^ (core::ptr::from_ref(&local).addr() as u64).rotate_left(32);
+        let (max, ecx1) = (__cpuid(0).eax, __cpuid(1).ecx);
+        // Leaf 7 exists when the maximum leaf says so.
+        let ebx7 = if max >= 7 { __cpuid_count(7, 0).ebx } else { 0 };
+        if ebx7 & (1 << 18) != 0 {
+            v ^= hw_random(true).unwrap_or(0);
+        }
+        if ecx1 & (1 << 30) != 0 {
+            v ^= hw_random(false).unwrap_or(0).rotate_left(17);
+        }
+        // splitmix64's finaliser: every input bit reaches every output bit.
+        v = (v ^ (v >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        v = (v ^ (v >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        v ^ (v >> 31)
+    }
+}
+
+/// One RDSEED (`seed`) or RDRAND value; these may fail transiently, so a
+/// few tries are made. The caller checked CPUID.
+#[cfg(not(miri))]
+fn hw_random(seed: bool) -> Option<u64> {
+    for _ in 0..16 {
+        let (v, ok): (u64, u8);
+        // SAFETY: the instruction exists (CPUID checked by the caller); it
+        // only writes the two output registers and the flags.
+        unsafe {
+            if seed {
+                core::arch::asm!("rdseed {v}", "setc {ok}", v = out(reg) v, ok = out(reg_byte) ok,
+                                 options(nomem, nostack));
+            } else {
+                core::arch::asm!("rdrand {v}", "setc {ok}", v = out(reg) v, ok = out(reg_byte) ok,
+                                 options(nomem, nostack));
+            }
+        }
+        if ok != 0 {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// `ENOMEM` and `EINVAL` have the same values in glibc and newlib.

@@ -3,9 +3,9 @@
 //! One lock guards all of memshim's state. The built-in lock is a spin lock;
 //! in ring 0 it also saves and disables interrupts while held (the ring is
 //! read from CS, so ring-3 code never executes `cli`). `memshim_set_lock_hooks`
-//! replaces it with the caller's own lock. On a Linux host the lock is
-//! registered with `pthread_atfork` so a child forked while another thread
-//! held it can allocate.
+//! replaces it with the caller's own lock. The fork policy (which locks a
+//! `fork()` takes and in what order) is `crate::state`'s: this module only
+//! offers [`Locked::fork_prepare`] and [`Locked::fork_release`].
 
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
@@ -72,9 +72,6 @@ impl<T> Locked<T> {
     }
 
     fn acquire(&self) -> Token {
-        // Outside the lock: pthread_atfork may itself allocate.
-        #[cfg(target_os = "linux")]
-        host_fork::register_once();
         let l = HOOK_LOCK.load(Ordering::Acquire);
         if !l.is_null() {
             // SAFETY: both hooks were stored together from valid function pointers.
@@ -185,75 +182,45 @@ fn backoff(word: &AtomicUsize) {
     }
 }
 
-/// Fork safety on the host: hold the lock across `fork()` so the child
-/// inherits a consistent heap, then release it in both processes.
-#[cfg(target_os = "linux")]
-mod host_fork {
-    use super::*;
-    use core::sync::atomic::AtomicBool;
-
-    static REGISTERED: AtomicBool = AtomicBool::new(false);
-    /// Whether `prepare` took the lock (it does not when the forking thread
-    /// already holds it, i.e. fork from a signal handler that interrupted malloc).
-    static TAKEN: AtomicBool = AtomicBool::new(false);
-
-    #[inline]
-    pub fn register_once() {
-        if REGISTERED.load(Ordering::Relaxed) {
-            return;
-        }
-        if REGISTERED.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        // SAFETY: registering plain extern "C" functions with no preconditions.
-        unsafe {
-            crate::platform::host::pthread_atfork(Some(prepare), Some(parent), Some(child));
-        }
-    }
-
-    fn lock() -> &'static Locked<crate::state::State> {
-        &crate::state::STATE
-    }
-
-    unsafe extern "C" fn prepare() {
-        let l = lock();
+impl<T> Locked<T> {
+    /// For a `pthread_atfork` prepare handler: takes the lock (the user's
+    /// lock hook, if set) so the child inherits consistent data, unless the
+    /// calling thread already holds it (fork from a signal handler that
+    /// interrupted memshim). Returns whether it took it.
+    #[cfg(target_os = "linux")]
+    pub fn fork_prepare(&self) -> bool {
         let hook = HOOK_LOCK.load(Ordering::Acquire);
         if !hook.is_null() {
             // SAFETY: the user's lock hook and context.
             unsafe {
                 core::mem::transmute::<*mut (), LockHook>(hook)(HOOK_CTX.load(Ordering::Acquire))
             };
-            TAKEN.store(true, Ordering::Relaxed);
-        } else if l.word.load(Ordering::Relaxed) == current_thread() {
-            TAKEN.store(false, Ordering::Relaxed);
+            true
+        } else if self.word.load(Ordering::Relaxed) == current_thread() {
+            false
         } else {
-            l.spin_acquire();
-            TAKEN.store(true, Ordering::Relaxed);
+            self.spin_acquire();
+            true
         }
     }
 
-    fn unlock_after_fork(in_child: bool) {
-        let l = lock();
+    /// For the parent and child handlers: releases what `fork_prepare`
+    /// took. In the child the built-in lock is released even if it was held
+    /// (by a thread that does not exist there).
+    #[cfg(target_os = "linux")]
+    pub fn fork_release(&self, taken: bool, in_child: bool) {
         let hook = HOOK_UNLOCK.load(Ordering::Acquire);
         if !hook.is_null() {
-            if TAKEN.load(Ordering::Relaxed) {
-                // SAFETY: pairs with the lock hook called in prepare.
+            if taken {
+                // SAFETY: pairs with the lock hook called in fork_prepare.
                 unsafe {
                     core::mem::transmute::<*mut (), LockHook>(hook)(
                         HOOK_CTX.load(Ordering::Acquire),
                     )
                 };
             }
-        } else if TAKEN.load(Ordering::Relaxed) || in_child {
-            l.spin_release();
+        } else if taken || in_child {
+            self.spin_release();
         }
-    }
-
-    unsafe extern "C" fn parent() {
-        unlock_after_fork(false);
-    }
-
-    unsafe extern "C" fn child() {
-        unlock_after_fork(true);
     }
 }

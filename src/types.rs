@@ -21,6 +21,11 @@ pub struct memshim_stats {
     pub total_frees: u64,
     /// Spans of memory the heap holds.
     pub heap_spans: u64,
+    /// Bytes of out-of-band heap metadata (page map, span and slab records,
+    /// caches), held apart from the spans.
+    pub heap_bytes_metadata: u64,
+    /// Slabs (page runs of equal small blocks) the heap holds.
+    pub heap_slabs: u64,
     /// Frames the frame manager tracks (usable RAM), 0 before init.
     pub frames_total: u64,
     /// Frames free now.

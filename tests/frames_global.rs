@@ -8,15 +8,20 @@ use memshim::types::{memshim_boot_config, memshim_range};
 use x86_64::structures::paging::{FrameAllocator, FrameDeallocator, PhysFrame, Size4KiB};
 
 const MIB: u64 = 1 << 20;
+
+extern "C" {
+    fn mmap(addr: *mut u8, len: usize, prot: i32, flags: i32, fd: i32, off: i64) -> *mut u8;
+}
 const RAM: u64 = 32 * MIB;
 
 #[test]
 fn global_frames_x86_64_traits_and_heap_growth() {
-    // Leaked: the global manager keeps its bitmap (and heap spans) in it.
-    let layout = std::alloc::Layout::from_size_align(RAM as usize, 4096).unwrap();
-    // SAFETY: non-zero size.
-    let ram = unsafe { std::alloc::alloc_zeroed(layout) };
-    assert!(!ram.is_null());
+    // Never unmapped: the global manager keeps its bitmap (and heap spans)
+    // in it. Straight from mmap: this program's malloc is memshim's own.
+    // SAFETY: an anonymous private mapping at an address of the kernel's choosing.
+    let ram = unsafe { mmap(std::ptr::null_mut(), RAM as usize, 3, 0x22, -1, 0) };
+    assert!(ram as isize != -1);
+    let ram = ram.cast::<u8>();
     let cfg = memshim_boot_config {
         kernel_start: MIB,
         kernel_end: 2 * MIB,

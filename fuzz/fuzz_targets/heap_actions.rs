@@ -2,7 +2,11 @@
 //!
 //! A local `Heap` gets memory from caller regions (inside one buffer) and
 //! from a test `Source` handing out page-aligned spans from a page pool
-//! (both allocated once with `std::alloc`) under a byte budget. Under
+//! (both allocated once with `std::alloc`) under a byte budget. Every
+//! allocation, free and realloc goes through one of two caches (as if two
+//! threads: frees of the other's blocks are remote frees) or the locked
+//! path, chosen by the input, through the same front end the global heap
+//! uses. Under
 //! AddressSanitizer everything the heap was not given, or gave back, is
 //! poisoned, so any access to it is reported. Every live block is filled
 //! with its own byte; the target asserts contents, alignment, non-overlap,
@@ -14,10 +18,12 @@
 #![feature(cfg_sanitize)]
 
 use libfuzzer_sys::fuzz_target;
-use memshim::heap::{Fault, Heap, HeapStats, MIN_ALIGN};
+use memshim::heap::cache::{self, Backend, Cache};
+use memshim::heap::{Fault, Heap, HeapStats, Shared, MIN_ALIGN};
 use memshim::source::{Source, SpanKind, PAGE};
 use memshim::Error;
 use std::alloc::{alloc, Layout};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -181,9 +187,28 @@ struct Block {
     fill: u8,
 }
 
+/// The heap and its source behind a `RefCell`: the fuzzer's stand-in for
+/// the global lock.
+struct Back {
+    shared: &'static Shared,
+    inner: RefCell<(Box<Heap>, TestSource)>,
+}
+
+impl Backend for Back {
+    fn shared(&self) -> &Shared {
+        self.shared
+    }
+    fn locked<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> R {
+        let mut g = self.inner.borrow_mut();
+        let (h, s) = &mut *g;
+        f(h, s)
+    }
+}
+
 struct Model {
-    heap: Box<Heap>,
-    src: TestSource,
+    back: Back,
+    /// Two caches (as if two threads); `None` is the locked path.
+    caches: [Option<&'static Cache>; 3],
     /// Aligned ranges of the regions the heap accepted.
     regions: Vec<(usize, usize)>,
     live: BTreeMap<usize, Block>,
@@ -209,6 +234,9 @@ fn ptr(a: usize) -> NonNull<u8> {
 
 impl Model {
     fn note(&mut self, what: &'static str) {
+        if std::env::var_os("HEAP_TRACE").is_some() {
+            eprintln!("{what} (in use {})", self.in_use);
+        }
         *self.tally.entry(what).or_default() += 1;
     }
 
@@ -219,7 +247,20 @@ impl Model {
 
     /// Whether `[a, a+len)` lies inside memory the heap was given.
     fn given(&self, a: usize, len: usize) -> bool {
-        self.regions.iter().any(|&(s, e)| a >= s && a + len <= e) || self.src.holds(a, len)
+        self.regions.iter().any(|&(s, e)| a >= s && a + len <= e)
+            || self.back.inner.borrow().1.holds(a, len)
+    }
+
+    fn via(&self, b: u8) -> Option<&'static Cache> {
+        self.caches[usize::from(b) % 3]
+    }
+
+    fn stats(&self) -> HeapStats {
+        self.back.locked(|h, _| h.stats())
+    }
+
+    fn fault(&self) -> Option<Fault> {
+        self.back.locked(|h, _| h.take_fault())
     }
 
     fn verify(&self, a: usize) {
@@ -240,8 +281,7 @@ impl Model {
 
     /// Records a new block at `a` (asked `n` bytes, aligned to `align`).
     fn adopt(&mut self, a: usize, n: usize, align: usize) {
-        // SAFETY: `a` is a block the heap just returned; validated here.
-        let usable = unsafe { self.heap.usable_size(ptr(a)) }.expect("usable_size of a new block");
+        let usable = cache::usable_any(&self.back, a).expect("usable_size of a new block");
         assert!(usable >= n, "block {a:#x}: {usable} usable, asked {n}");
         assert_eq!(
             a % align.max(MIN_ALIGN),
@@ -258,6 +298,9 @@ impl Model {
                 "block {a:#x}+{usable} overlaps {b:#x}+{}",
                 blk.usable
             );
+        }
+        if std::env::var_os("HEAP_TRACE").is_some() {
+            eprintln!("  adopt {a:#x} n {n} align {align} usable {usable}");
         }
         let fill = self.fill();
         // SAFETY: the block's usable bytes are ours to write.
@@ -279,10 +322,10 @@ impl Model {
         (!self.order.is_empty()).then(|| self.order[usize::from(i) % self.order.len()])
     }
 
-    fn alloc(&mut self, n: usize, align: usize) {
+    fn alloc(&mut self, via: u8, n: usize, align: usize) {
         self.stale.clear();
-        match self.heap.alloc(n, align, &mut self.src) {
-            Ok(Some(p)) => {
+        match cache::alloc_any(&self.back, self.via(via), n, align) {
+            Some(p) => {
                 self.note(if align > MIN_ALIGN {
                     "alloc aligned"
                 } else {
@@ -290,38 +333,38 @@ impl Model {
                 });
                 self.adopt(p.as_ptr().addr(), n, align)
             }
-            Ok(None) => self.note("alloc: no memory"),
-            Err(f) => panic!("alloc({n}, {align}) on a healthy heap: {f}"),
+            None => self.note("alloc: no memory"),
+        }
+        if let Some(f) = self.fault() {
+            panic!("alloc({n}, {align}) on a healthy heap: {f}");
         }
     }
 
-    fn free(&mut self, i: u8) {
+    fn free(&mut self, via: u8, i: u8) {
         let Some(a) = self.pick(i) else { return };
         self.verify(a);
-        // SAFETY: a live block.
-        unsafe { self.heap.free(ptr(a), &mut self.src) }.expect("free of a live block");
+        cache::free_any(&self.back, self.via(via), ptr(a)).expect("free of a live block");
         self.forget(a);
         self.stale.push(a);
         self.note("free");
     }
 
-    fn realloc(&mut self, i: u8, n: usize) {
+    fn realloc(&mut self, via: u8, i: u8, n: usize) {
         let Some(a) = self.pick(i) else { return };
         self.verify(a);
         self.stale.clear();
-        // SAFETY: a live block.
-        match unsafe { self.heap.realloc(ptr(a), n, &mut self.src) } {
+        match cache::realloc_any(&self.back, self.via(via), ptr(a), n.max(1)) {
             Ok(Some(q)) => {
                 let old = self.forget(a);
                 let q = q.as_ptr().addr();
-                let kept = old.usable.min(n);
+                let kept = old.usable.min(n.max(1));
                 // SAFETY: `q` is a live block of at least `n` bytes.
                 let s = unsafe { std::slice::from_raw_parts(q as *const u8, kept) };
                 assert!(
                     filled(s, old.fill),
                     "realloc {a:#x} -> {q:#x} ({n}): contents lost"
                 );
-                self.adopt(q, n, MIN_ALIGN);
+                self.adopt(q, n.max(1), MIN_ALIGN);
                 if q != a {
                     self.stale.push(a);
                 }
@@ -341,8 +384,7 @@ impl Model {
 
     fn usable(&self, i: u8) {
         let Some(a) = self.pick(i) else { return };
-        // SAFETY: a live block.
-        let u = unsafe { self.heap.usable_size(ptr(a)) }.expect("usable_size of a live block");
+        let u = cache::usable_any(&self.back, a).expect("usable_size of a live block");
         assert_eq!(u, self.live[&a].usable, "usable_size of {a:#x} changed");
     }
 
@@ -370,27 +412,49 @@ impl Model {
         }
         // SAFETY: a range of the buffer; the heap refuses overlaps with
         // what it holds, and the model predicts exactly when.
-        let got = unsafe { self.heap.add_span(base, len, SpanKind::Region) };
+        let got = self
+            .back
+            .locked(|h, src| unsafe { h.add_span(base, len, SpanKind::Region, src) });
+        // A page shared with an earlier region stays with it: the new one
+        // is trimmed to whole pages of its own there, so its size verdict
+        // depends on its neighbours, not on its length alone.
+        let page = |a: usize| a / PAGE;
+        let shares = self
+            .regions
+            .iter()
+            .any(|&(s, e)| page(start) <= page(e - 1) && page(s) <= page(end.max(1) - 1));
         let (small_ok, large_small) = (
             SMALLEST_OK.load(Ordering::Relaxed),
             LARGEST_TOO_SMALL.load(Ordering::Relaxed),
         );
-        let what = format!("add_span(+{off:#x}, {len:#x}) = {got:?} (aligned {alen:#x})");
+        let what = format!(
+            "add_span(+{off:#x}, {len:#x}) = {got:?} (aligned {start:#x}..{end:#x}, {alen:#x}; \
+             shares a page: {shares}; smallest accepted {small_ok:#x}, largest too small {large_small:#x})"
+        );
+        if std::env::var_os("HEAP_TRACE").is_some() {
+            eprintln!("{what}");
+        }
         match got {
             Ok(()) => {
-                assert!(!overlap && alen > large_small, "{what}");
-                SMALLEST_OK.fetch_min(alen, Ordering::Relaxed);
+                assert!(!overlap && (shares || alen > large_small), "{what}");
+                if !shares {
+                    SMALLEST_OK.fetch_min(alen, Ordering::Relaxed);
+                }
                 self.regions.push((start, end));
                 self.note("region added");
                 return;
             }
             Err(Error::TooSmall) => {
-                assert!(alen < small_ok && alen < PAGE, "{what}");
-                LARGEST_TOO_SMALL.fetch_max(alen, Ordering::Relaxed);
+                if shares {
+                    assert!(alen < 2 * PAGE, "{what}");
+                } else {
+                    assert!(alen < small_ok && alen < PAGE, "{what}");
+                    LARGEST_TOO_SMALL.fetch_max(alen, Ordering::Relaxed);
+                }
             }
-            Err(Error::Overlap) => assert!(overlap && alen > large_small, "{what}"),
-            // The span table is full (it holds at least dozens).
-            Err(Error::NoMemory) => assert!(self.live_spans() >= 32, "{what}"),
+            Err(Error::Overlap) => assert!(overlap, "{what}"),
+            // No source for its metadata and too short to hold it itself.
+            Err(Error::NoMemory) => assert!(alen < 16 * PAGE, "{what}"),
             Err(_) => panic!("{what}"),
         }
         self.note("region refused");
@@ -407,15 +471,13 @@ impl Model {
         if bad == 0 || self.live.contains_key(&bad) {
             return;
         }
-        let before = self.heap.stats();
+        let before = self.stats();
         let p = ptr(bad);
+        let via = self.via(how >> 2);
         let r = match how % 3 {
-            // SAFETY: any pointer may be passed; the heap validates it first.
-            0 => unsafe { self.heap.free(p, &mut self.src) }.map(|_| ()),
-            // SAFETY: as above.
-            1 => unsafe { self.heap.realloc(p, 64, &mut self.src) }.map(|_| ()),
-            // SAFETY: as above.
-            _ => unsafe { self.heap.usable_size(p) }.map(|_| ()),
+            0 => cache::free_any(&self.back, via, p),
+            1 => cache::realloc_any(&self.back, via, p, 64).map(|_| ()),
+            _ => cache::usable_any(&self.back, bad).map(|_| ()),
         };
         let f = r.expect_err("misuse accepted");
         match f {
@@ -425,7 +487,7 @@ impl Model {
             Fault::Corrupted { .. } => panic!("misuse of {bad:#x} seen as corruption: {f}"),
         }
         assert_eq!(
-            self.heap.stats(),
+            self.stats(),
             before,
             "misuse of {bad:#x} ({f}) changed the heap"
         );
@@ -439,20 +501,20 @@ impl Model {
 
     fn double_free(&mut self, i: u8, how: u8) {
         if self.stale.is_empty() {
-            self.free(i);
+            self.free(how, i);
         }
         if let Some(&a) = self.stale.get(usize::from(i) % self.stale.len().max(1)) {
-            let before = self.heap.stats();
-            // SAFETY: any pointer may be passed; the heap validates it first.
-            let r = unsafe { self.heap.free(ptr(a), &mut self.src) };
-            // A span given back to the source makes the pointer foreign.
-            let want = if self.given(a, 1) {
-                Fault::DoubleFree(a)
-            } else {
-                Fault::InvalidPointer(a)
-            };
-            assert_eq!(r, Err(want), "double free of {a:#x}");
-            assert_eq!(self.heap.stats(), before);
+            let before = self.stats();
+            let r = cache::free_any(&self.back, self.via(how >> 1), ptr(a));
+            // A span given back to the source makes the pointer foreign, and
+            // so does a slab given back to the TLSF (its objects are then
+            // inside a free block): still refused, named less precisely.
+            match r {
+                Err(Fault::DoubleFree(x)) => assert_eq!(x, a),
+                Err(Fault::InvalidPointer(x)) => assert_eq!(x, a),
+                _ => panic!("double free of {a:#x}: {r:?}"),
+            }
+            assert_eq!(self.stats(), before);
             self.note("double free");
             if how & 1 != 0 {
                 self.misuse(a, how >> 1);
@@ -460,8 +522,9 @@ impl Model {
         }
     }
 
+    /// Regions, plus what the source handed out (spans and metadata).
     fn live_spans(&self) -> usize {
-        self.regions.len() + self.src.spans.len()
+        self.regions.len() + self.back.inner.borrow().1.spans.len()
     }
 
     fn interior(&mut self, i: u8, off: u16, how: u8) {
@@ -493,34 +556,42 @@ impl Model {
             2 => (64, 1 << 62),
             _ => (usize::MAX / 2, 1 << 20),
         };
-        let before = self.heap.stats();
-        let r = self.heap.alloc(n, align, &mut self.src);
-        assert_eq!(r, Ok(None), "alloc({n:#x}, {align:#x})");
-        assert_eq!(self.heap.stats().live, before.live);
+        let before = self.stats();
+        let r = cache::alloc_any(&self.back, self.via(which >> 2), n, align);
+        assert_eq!(r, None, "alloc({n:#x}, {align:#x})");
+        assert_eq!(self.stats().live, before.live);
     }
 
     /// The heap's own view agrees with the shadow.
     fn audit(&self) {
-        assert_eq!(self.heap.check(), 0, "check() found problems");
-        let st: HeapStats = self.heap.stats();
+        assert_eq!(
+            self.back.locked(|h, _| h.check()),
+            0,
+            "check() found problems"
+        );
+        let st: HeapStats = self.stats();
         assert_eq!(st.live, self.live.len(), "live count");
         assert_eq!(st.in_use, self.in_use, "bytes in use");
-        assert_eq!(st.spans, self.live_spans(), "span count");
+        assert!(st.spans <= self.live_spans(), "span count");
+        assert_eq!(self.fault(), None);
     }
 
     fn step(&mut self, inp: &mut Input<'_>) {
         match inp.u8() % 16 {
             0..=3 => {
                 let n = inp.size();
-                let align = 1usize << (inp.u8() % 14);
-                self.alloc(n, align);
+                let a = inp.u8();
+                self.alloc(a >> 4, n, 1usize << (a % 14));
             }
             4 | 5 => {
                 let i = inp.u8();
                 let n = inp.size();
-                self.realloc(i, n);
+                self.realloc(i >> 6, i, n);
             }
-            6..=8 => self.free(inp.u8()),
+            6..=8 => {
+                let i = inp.u8();
+                self.free(i >> 6, i)
+            }
             9 => self.usable(inp.u8()),
             10 => {
                 let (i, how) = (inp.u8(), inp.u8());
@@ -541,27 +612,37 @@ impl Model {
             14 => self.huge(inp.u8()),
             _ => {
                 let b = inp.u8();
-                self.src.keep = b & 1 != 0;
-                self.src.kept |= self.src.keep;
-                self.src.extra = usize::from(b >> 5);
+                let src = &mut self.back.inner.borrow_mut().1;
+                src.keep = b & 1 != 0;
+                src.kept |= src.keep;
+                src.extra = usize::from(b >> 5);
             }
         }
     }
 
-    /// Frees everything; a source that took spans back must have them all.
+    /// Frees everything; the caches go dormant and the heap is trimmed: a
+    /// source that took spans back has them all, bar metadata.
     fn finish(&mut self) {
         self.verify_all();
         while let Some(&a) = self.order.last() {
-            // SAFETY: a live block.
-            unsafe { self.heap.free(ptr(a), &mut self.src) }.expect("final free");
+            cache::free_any(&self.back, self.caches[0], ptr(a)).expect("final free");
             self.forget(a);
         }
         self.audit();
-        if !self.src.kept {
-            assert!(
-                self.src.spans.is_empty(),
+        for c in self.caches.into_iter().flatten() {
+            cache::flush(&self.back, c);
+            self.back.locked(|h, src| h.detach_cache(src, c));
+        }
+        self.back.locked(|h, src| h.trim(src));
+        self.audit();
+        let st = self.stats();
+        if !self.back.inner.borrow().1.kept {
+            assert_eq!(
+                st.spans,
+                self.regions.len(),
                 "wholly free spans not given back"
             );
+            assert_eq!(st.slabs, 0, "empty slabs not given back");
         }
     }
 }
@@ -573,19 +654,30 @@ fuzz_target!(|data: &[u8]| {
     // Nothing is the heap's until it is given.
     poison(region_buf(), REGION_BYTES, true);
     poison(pool(), POOL_BYTES, true);
+    // The map lives as long as this run's heap: leaked here, freed below.
+    let shared: &'static Shared = Box::leak(Box::new(Shared::new()));
+    let src = TestSource {
+        spans: HashMap::new(),
+        taken: vec![false; POOL_BYTES / PAGE],
+        kind: kinds[usize::from(cfg % 3)],
+        // 0 .. 7.5 MiB of pages from the source.
+        budget: usize::from(cfg >> 2) * 128 * 1024,
+        used: 0,
+        extra: 0,
+        keep: false,
+        kept: false,
+    };
+    let back = Back {
+        shared,
+        inner: RefCell::new((Box::new(Heap::new(shared)), src)),
+    };
+    let c1 = back.locked(|h, src| h.attach_cache(src));
+    let c2 = back.locked(|h, src| h.attach_cache(src));
+    // SAFETY: caches live in the heap's metadata, as long as this run.
+    let (c1, c2) = unsafe { (c1.as_ref(), c2.as_ref()) };
     let mut m = Model {
-        heap: Box::new(Heap::new()),
-        src: TestSource {
-            spans: HashMap::new(),
-            taken: vec![false; POOL_BYTES / PAGE],
-            kind: kinds[usize::from(cfg % 3)],
-            // 0 .. 7.5 MiB of pages from the source.
-            budget: usize::from(cfg >> 2) * 128 * 1024,
-            used: 0,
-            extra: 0,
-            keep: false,
-            kept: false,
-        },
+        back,
+        caches: [c1, c2, None],
         regions: Vec::new(),
         live: BTreeMap::new(),
         order: Vec::new(),
@@ -605,10 +697,14 @@ fuzz_target!(|data: &[u8]| {
     }
     m.finish();
     if std::env::var_os("HEAP_DEBUG").is_some() {
-        let peak = m.heap.stats().peak_in_use;
+        let peak = m.stats().peak_in_use;
         eprintln!(
             "tally: {:?}, peak {peak}, source used {}",
-            m.tally, m.src.used
+            m.tally,
+            m.back.inner.borrow().1.used
         );
     }
+    drop(m);
+    // SAFETY: leaked above; the heap that used it is gone.
+    drop(unsafe { Box::from_raw(std::ptr::from_ref(shared).cast_mut()) });
 });

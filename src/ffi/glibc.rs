@@ -30,7 +30,7 @@ pub struct mallinfo {
     pub uordblks: c_int,
     /// Bytes free.
     pub fordblks: c_int,
-    /// Releasable bytes (0: whole free spans are released at once).
+    /// Releasable bytes (not tracked: 0).
     pub keepcost: c_int,
 }
 
@@ -102,11 +102,13 @@ pub extern "C" fn mallopt(_param: c_int, _value: c_int) -> c_int {
     0
 }
 
-/// glibc `malloc_trim`: whole free spans are already returned; returns 0.
+/// glibc `malloc_trim`: `memshim_trim`; returns 1 if memory went back to
+/// the system, else 0 (`pad` is ignored: nothing is kept beyond what trim
+/// keeps anyway).
 #[cfg(not(memshim_no_std_decls))]
 #[no_mangle]
 pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
-    0
+    c_int::from(super::memshim::memshim_trim() > 0)
 }
 
 /// glibc `malloc_stats`: memshim's summary on stderr.

@@ -2,15 +2,16 @@
 
 use crate::error::{self, to_code, Error};
 use crate::source::SpanKind;
-use crate::state::STATE;
+use crate::state;
 use crate::types::memshim_stats;
 use core::ffi::{c_char, c_int, c_void};
 
 /// Gives the heap `len` bytes at `start` that the caller owns. Returns 0,
 /// `MEMSHIM_EINVAL` for NULL or a range that wraps, `MEMSHIM_ETOOSMALL` when
 /// too small to hold one block, `MEMSHIM_EOVERLAP` when it overlaps memory
-/// the heap already has, `MEMSHIM_ENOMEM` when the heap already holds its
-/// maximum of 128 spans. The memory is never given back.
+/// the heap already has, `MEMSHIM_ENOMEM` when no metadata can be had for
+/// it. The memory is never given back. A page shared with another region
+/// is left to the region that came first.
 ///
 /// # Safety
 /// `start..start+len` must be writable memory that nothing else uses, for
@@ -20,10 +21,10 @@ pub unsafe extern "C" fn memshim_add_region(start: *mut c_void, len: usize) -> c
     if start.is_null() || (start as usize).checked_add(len).is_none() {
         return Error::Invalid.code();
     }
-    to_code(STATE.with(|s| {
-        let (heap, _) = s.heap();
+    to_code(state::with(|s| {
+        let (heap, mut src) = s.heap();
         // SAFETY: forwarded contract.
-        unsafe { heap.add_span(start.cast(), len, SpanKind::Region) }
+        unsafe { heap.add_span(start.cast(), len, SpanKind::Region, &mut src) }
     }))
 }
 
@@ -41,7 +42,7 @@ pub extern "C" fn memshim_set_page_hooks(
     free_pages: Option<unsafe extern "C" fn(p: *mut c_void, pages: usize, ctx: *mut c_void)>,
     ctx: *mut c_void,
 ) {
-    STATE.with(|s| {
+    state::with(|s| {
         s.hooks.alloc = alloc_pages;
         s.hooks.free = if alloc_pages.is_some() {
             free_pages
@@ -94,6 +95,19 @@ pub unsafe extern "C" fn memshim_get_stats(out: *mut memshim_stats) {
     unsafe { out.write(st) };
 }
 
+/// Gives back to the page sources what the heap keeps only for speed: the
+/// few wholly free slabs and the one wholly free span it keeps for reuse,
+/// and the free slabs of threads that have ended; frees other threads made
+/// into the calling thread's slabs are merged first. Returns the number of
+/// bytes the heap's spans shrank by. A live thread's cache keeps its
+/// partly used slabs (they go back when the thread ends).
+#[no_mangle]
+pub extern "C" fn memshim_trim() -> usize {
+    let before = crate::stats().heap_bytes_mapped;
+    crate::global::trim();
+    before.saturating_sub(crate::stats().heap_bytes_mapped) as usize
+}
+
 /// Walks every heap block and the frame bitmap, verifying headers, links,
 /// free lists and counters. Returns the number of problems found (0 =
 /// healthy); does not call the panic handler.
@@ -124,4 +138,60 @@ pub unsafe extern "C" fn memshim_dump(
 #[no_mangle]
 pub extern "C" fn memshim_strerror(code: c_int) -> *const c_char {
     error::describe(code).as_ptr().cast()
+}
+
+/// Per-CPU caches for small blocks, in a kernel: `count` CPUs (1 to 256),
+/// and `cpu_id(ctx)` returns the number (below `count`) of the CPU it runs
+/// on. Call once, before a second CPU calls memshim. Without it every CPU
+/// shares one cache guarded by an atomic exchange (correct on any number
+/// of CPUs). Returns 0, or `MEMSHIM_EINVAL` for a bad `count` or a NULL
+/// hook, and on the host build (whose caches are per thread).
+///
+/// memshim calls the hook with interrupts masked (ring 0), for every small
+/// allocation and free: it must be short, must not fault, and must not
+/// call memshim.
+#[no_mangle]
+pub extern "C" fn memshim_set_cpu_hook(
+    count: u32,
+    cpu_id: Option<unsafe extern "C" fn(ctx: *mut c_void) -> u32>,
+    ctx: *mut c_void,
+) -> c_int {
+    #[cfg(target_os = "none")]
+    if let Some(hook) = cpu_id {
+        return match crate::local::cpu::set_hook(count, hook, ctx) {
+            Ok(()) => 0,
+            Err(_) => Error::Invalid.code(),
+        };
+    }
+    let _ = (count, cpu_id, ctx);
+    Error::Invalid.code()
+}
+
+/// As `memshim_set_cpu_hook`, with the CPU number read as a 32-bit word at
+/// `gs:[gs_offset]` (a per-CPU area the kernel points GS at): no call, one
+/// load. Returns 0, or `MEMSHIM_EINVAL` for a bad `count`, and on the host
+/// build.
+#[no_mangle]
+pub extern "C" fn memshim_set_cpu_gs(count: u32, gs_offset: usize) -> c_int {
+    #[cfg(target_os = "none")]
+    return match crate::local::cpu::set_gs(count, gs_offset) {
+        Ok(()) => 0,
+        Err(_) => Error::Invalid.code(),
+    };
+    #[cfg(not(target_os = "none"))]
+    {
+        let _ = (count, gs_offset);
+        Error::Invalid.code()
+    }
+}
+
+/// CPU `cpu` goes offline: its cache's blocks and slabs go back to the
+/// heap. Call from another CPU while `cpu` runs no memshim code. Nothing
+/// on the host build (a thread's cache goes back when the thread ends).
+#[no_mangle]
+pub extern "C" fn memshim_cpu_offline(cpu: u32) {
+    #[cfg(target_os = "none")]
+    crate::local::cpu::offline(cpu);
+    #[cfg(not(target_os = "none"))]
+    let _ = cpu;
 }

@@ -22,7 +22,7 @@ fn oom<T>(p: *mut T) -> *mut T {
 #[cfg(not(memshim_no_std_decls))]
 #[no_mangle]
 pub extern "C" fn malloc(size: usize) -> *mut c_void {
-    oom(global::alloc(size, MIN_ALIGN)).cast()
+    global::malloc(size).cast()
 }
 
 /// Frees a block from any memshim allocation function (C11 7.22.3.3).
@@ -35,12 +35,9 @@ pub extern "C" fn malloc(size: usize) -> *mut c_void {
 #[cfg(not(memshim_no_std_decls))]
 #[no_mangle]
 pub unsafe extern "C" fn free(ptr: *mut c_void) {
-    #[cfg(target_os = "linux")]
-    let saved = crate::platform::host::errno();
-    // SAFETY: forwarded contract; the heap validates the pointer.
+    // SAFETY: forwarded contract; the heap validates the pointer (and keeps
+    // errno on every path that could change it).
     unsafe { global::free(ptr.cast()) };
-    #[cfg(target_os = "linux")]
-    crate::platform::host::set_errno(saved);
 }
 
 /// Allocates `nmemb * size` zeroed bytes (C11 7.22.3.2). Overflow of the

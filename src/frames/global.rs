@@ -4,7 +4,7 @@
 
 use super::FrameFault;
 use crate::error::Error;
-use crate::state::STATE;
+use crate::state;
 use crate::types::{memshim_boot_config, memshim_range};
 use x86_64::structures::paging::{FrameAllocator, FrameDeallocator, PhysFrame, Size4KiB};
 use x86_64::PhysAddr;
@@ -20,7 +20,7 @@ pub unsafe fn init_multiboot(
     cfg: &memshim_boot_config,
 ) -> Result<(), Error> {
     // SAFETY: forwarded contract.
-    STATE.with(|s| unsafe { s.frames.init_multiboot(magic, info, cfg) })
+    state::with(|s| unsafe { s.frames.init_multiboot(magic, info, cfg) })
 }
 
 /// Starts the global frame manager from a list of usable ranges.
@@ -32,17 +32,17 @@ pub unsafe fn init_ranges(
     cfg: &memshim_boot_config,
 ) -> Result<(), Error> {
     // SAFETY: forwarded contract.
-    STATE.with(|s| unsafe { s.frames.init_ranges(usable, cfg) })
+    state::with(|s| unsafe { s.frames.init_ranges(usable, cfg) })
 }
 
 /// One frame's physical address, or `None`.
 pub fn alloc() -> Option<u64> {
-    STATE.with(|s| s.frames.alloc())
+    state::with(|s| s.frames.alloc())
 }
 
 /// See [`super::FrameManager::alloc_contiguous`].
 pub fn alloc_contiguous(count: usize, align: u64, below: u64) -> Option<u64> {
-    STATE.with(|s| s.frames.alloc_contiguous(count, align, below))
+    state::with(|s| s.frames.alloc_contiguous(count, align, below))
 }
 
 fn report(r: Result<(), FrameFault>) {
@@ -53,17 +53,38 @@ fn report(r: Result<(), FrameFault>) {
 
 /// Gives back one frame; misuse is reported through the panic hook.
 pub fn free(phys: u64) {
-    report(STATE.with(|s| s.frames.free(phys)));
+    free_contiguous(phys, 1);
 }
 
 /// Gives back `count` frames; misuse is reported through the panic hook.
+/// A frame the heap took from the frame manager (for a span or metadata)
+/// is refused, whole run and all: the heap's own record says so, the frame
+/// manager keeps none.
 pub fn free_contiguous(phys: u64, count: usize) {
-    report(STATE.with(|s| s.frames.free_contiguous(phys, count)));
+    report(state::with(|s| {
+        if let Some(f) = heap_frame_in(s, phys, count) {
+            return Err(FrameFault::Heap(f));
+        }
+        if count == 1 {
+            s.frames.free(phys)
+        } else {
+            s.frames.free_contiguous(phys, count)
+        }
+    }));
+}
+
+/// The first frame of `phys .. phys + count` frames that the heap holds.
+fn heap_frame_in(s: &state::State, phys: u64, count: usize) -> Option<u64> {
+    let len = (count as u64).checked_mul(super::FRAME)?;
+    let v = s.frames.virt_of(phys)?;
+    let end = v.checked_add(usize::try_from(len).ok()?)?;
+    let held = s.heap.first_from_frames(v, end)?;
+    Some(phys + (held - v) as u64)
 }
 
 /// See [`super::FrameManager::reserve`].
 pub fn reserve(phys: u64, len: u64) -> Result<(), Error> {
-    STATE.with(|s| s.frames.reserve(phys, len))
+    state::with(|s| s.frames.reserve(phys, len))
 }
 
 /// The global frame manager as an `x86_64` crate frame allocator, for

@@ -52,9 +52,6 @@ const MAX_PHYS: u64 = 1 << 52;
 /// would otherwise make a bitmap of up to 32 GiB that init writes in full.
 /// 1 TiB needs a 64 MiB bitmap.
 const MAX_TRACKED: u64 = 1 << 40;
-/// Heap runs remembered at once (the heap holds at most 128 spans).
-const MAX_HEAP_RUNS: usize = 128;
-
 /// Misuse found when frames are given back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameFault {
@@ -68,7 +65,8 @@ pub enum FrameFault {
     Reserved(u64),
     /// The frame is already free.
     DoubleFree(u64),
-    /// The frame holds part of the heap (it came from `heap_grow`).
+    /// The frame holds part of the heap (it came from `heap_grow`); found
+    /// by the heap's own record, not the frame manager's.
     Heap(u64),
 }
 
@@ -126,71 +124,6 @@ impl Table {
     }
 }
 
-/// Frame runs the heap holds: `(first, end)` frame numbers, unordered,
-/// plus the frames `lo..hi` that contain them all, so a free outside that
-/// window costs two comparisons.
-struct HeapRuns {
-    runs: [(u64, u64); MAX_HEAP_RUNS],
-    len: usize,
-    lo: u64,
-    hi: u64,
-}
-
-impl HeapRuns {
-    const fn new() -> Self {
-        HeapRuns {
-            runs: [(0, 0); MAX_HEAP_RUNS],
-            len: 0,
-            lo: 0,
-            hi: 0,
-        }
-    }
-
-    fn all(&self) -> &[(u64, u64)] {
-        &self.runs[..self.len]
-    }
-
-    /// The first heap frame in `lo..hi`.
-    fn first_in(&self, lo: u64, hi: u64) -> Option<u64> {
-        if hi <= self.lo || self.hi <= lo {
-            return None;
-        }
-        self.all()
-            .iter()
-            .filter(|&&(a, b)| a < hi && lo < b)
-            .map(|&(a, _)| a.max(lo))
-            .min()
-    }
-
-    /// Records a run; `false` if the table is full.
-    fn add(&mut self, lo: u64, hi: u64) -> bool {
-        if self.len == MAX_HEAP_RUNS {
-            return false;
-        }
-        self.runs[self.len] = (lo, hi);
-        self.len += 1;
-        self.bound();
-        true
-    }
-
-    /// Forgets exactly the run `(lo, hi)`; `false` if it is not recorded.
-    fn remove(&mut self, lo: u64, hi: u64) -> bool {
-        let Some(i) = self.all().iter().position(|&r| r == (lo, hi)) else {
-            return false;
-        };
-        self.len -= 1;
-        self.runs[i] = self.runs[self.len];
-        self.bound();
-        true
-    }
-
-    fn bound(&mut self) {
-        let runs = &self.runs[..self.len];
-        self.lo = runs.iter().map(|r| r.0).min().unwrap_or(0);
-        self.hi = runs.iter().map(|r| r.1).max().unwrap_or(0);
-    }
-}
-
 /// The frame manager. Inactive until initialised.
 pub struct FrameManager {
     table: Option<Table>,
@@ -199,7 +132,6 @@ pub struct FrameManager {
     hint: u64,
     free: u64,
     managed: u64,
-    heap: HeapRuns,
 }
 
 // SAFETY: the manager exclusively owns its bitmap memory; the raw pointer
@@ -218,7 +150,6 @@ impl FrameManager {
             hint: HIGH,
             free: 0,
             managed: 0,
-            heap: HeapRuns::new(),
         }
     }
 
@@ -320,7 +251,6 @@ impl FrameManager {
         self.managed = b.count_unreserved();
         self.phys = phys;
         self.hint = HIGH;
-        self.heap = HeapRuns::new();
         self.table = Some(table);
         Ok(())
     }
@@ -368,9 +298,6 @@ impl FrameManager {
     /// Gives back one frame.
     pub fn free(&mut self, phys: u64) -> Result<(), FrameFault> {
         let f = self.frame_of(phys)?;
-        if self.heap.first_in(f, f + 1).is_some() {
-            return Err(FrameFault::Heap(phys));
-        }
         let Some(t) = self.table.as_mut() else {
             return Err(FrameFault::NotInitialised(phys));
         };
@@ -389,11 +316,6 @@ impl FrameManager {
     /// Gives back `count` frames from `phys`; all or nothing (a fault names
     /// the first offending frame and frees none).
     pub fn free_contiguous(&mut self, phys: u64, count: usize) -> Result<(), FrameFault> {
-        self.give_run(phys, count, false)
-    }
-
-    /// `free_contiguous`; frames of a heap run are refused unless `heap`.
-    fn give_run(&mut self, phys: u64, count: usize, heap: bool) -> Result<(), FrameFault> {
         if count == 0 {
             return Ok(());
         }
@@ -406,9 +328,6 @@ impl FrameManager {
         let hi = hi
             .filter(|&h| h <= b.frames())
             .ok_or(FrameFault::NotTracked(phys))?;
-        if let Some(f) = self.heap.first_in(lo, hi).filter(|_| !heap) {
-            return Err(FrameFault::Heap(f * FRAME));
-        }
         if let Some(f) = b.first_reserved(lo, hi) {
             return Err(FrameFault::Reserved(f * FRAME));
         }
@@ -460,9 +379,10 @@ impl FrameManager {
 
     /// Heap growth: `min` bytes (rounded up to frames) of contiguous frames
     /// below `phys_limit`, as a virtual pointer through `phys_offset`. The
-    /// run is remembered (at most 128 at once) until `heap_release`.
+    /// heap records the run itself (its page map answers whether a frame
+    /// belongs to it) until `heap_release`.
     pub fn heap_grow(&mut self, min: usize) -> Option<(NonNull<u8>, usize)> {
-        if min == 0 || !self.is_initialised() || self.heap.len == MAX_HEAP_RUNS {
+        if min == 0 || !self.is_initialised() {
             return None;
         }
         let count = min.div_ceil(FRAME as usize);
@@ -471,8 +391,8 @@ impl FrameManager {
         // `phys.limit + offset` never wraps (see `phys_of`).
         let virt = usize::try_from(phys + self.phys.offset).ok();
         match virt.and_then(|v| NonNull::new(v as *mut u8)) {
-            Some(p) if self.heap.add(phys / FRAME, phys / FRAME + count as u64) => Some((p, len)),
-            _ => {
+            Some(p) => Some((p, len)),
+            None => {
                 let _ = self.free_contiguous(phys, count);
                 None
             }
@@ -480,7 +400,7 @@ impl FrameManager {
     }
 
     /// Gives back a span `heap_grow` returned; `false` (and nothing
-    /// changes) if it does not look like one.
+    /// changes) if it is not a run of allocated frames below the limit.
     ///
     /// # Safety
     /// The span must have come from `heap_grow` and be unused.
@@ -495,12 +415,17 @@ impl FrameManager {
         let Some(p) = phys.filter(|&p| fits(p)) else {
             return false;
         };
-        let count = len / FRAME as usize;
-        let run = (p / FRAME, p / FRAME + count as u64);
-        if !self.heap.all().contains(&run) || self.give_run(p, count, true).is_err() {
-            return false;
+        self.free_contiguous(p, len / FRAME as usize).is_ok()
+    }
+
+    /// The virtual address of physical `phys` when memshim can reach it
+    /// (below `phys_limit`, through `phys_offset`): only there can the heap
+    /// hold frames.
+    pub fn virt_of(&self, phys: u64) -> Option<usize> {
+        if !self.is_initialised() || phys >= self.phys.limit {
+            return None;
         }
-        self.heap.remove(run.0, run.1)
+        usize::try_from(phys.checked_add(self.phys.offset)?).ok()
     }
 }
 
@@ -522,10 +447,7 @@ impl FrameManager {
             b.count_unreserved() != self.managed,
             b.first_free(0, LOW.min(b.frames())).is_some(),
         ];
-        let heap = self.heap.all().iter().filter(|&&(lo, hi)| {
-            hi > b.frames() || b.first_free(lo, hi).is_some() || b.first_reserved(lo, hi).is_some()
-        });
-        b.problems() + mismatch.iter().filter(|&&m| m).count() + heap.count()
+        b.problems() + mismatch.iter().filter(|&&m| m).count()
     }
 
     /// A bounded text summary.

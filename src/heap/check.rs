@@ -1,126 +1,172 @@
 //! The heap checker (`memshim_check`) and the text summary (`memshim_dump`).
 //!
-//! The checker walks every block of every span and every free list and
-//! counts what does not hold. It only reads memory proven to lie inside a
-//! span, and every walk is bounded, so a corrupted heap yields a count, not
-//! a crash or a hang.
+//! The checker walks every span's blocks, every free list, every slab
+//! descriptor (the heap's own and every cache's) and the page map entries
+//! behind them, and counts what does not hold. Objects held free in caches
+//! count as free; a cache is not drained or stopped by a check, so bitmap
+//! counts are compared only for slabs no running thread owns.
 
-use super::block::{self, Header, HDR, MIN_BLOCK};
-use super::tlsf::{self, FL_COUNT, SL_COUNT};
-use super::{Heap, MIN_ALIGN};
+use super::pagemap::{PAGE, TAG_MASK, TAG_SLAB, TAG_SPAN};
+use super::slab::{place, Slab, WORDS};
+use super::spans::Span;
+use super::tlsf::check::Walk;
+use super::{Heap, CLASS, CLASSES, HDR};
 use crate::source::SpanKind;
 use core::fmt;
+use core::sync::atomic::Ordering::Relaxed;
 
 impl Heap {
     /// Walks everything; returns the number of problems found (0 = healthy).
     pub fn check(&self) -> usize {
-        let mut problems = 0;
-        let (mut free_blocks, mut free_bytes) = (0usize, 0usize);
-        let (mut used_blocks, mut used_bytes) = (0usize, 0usize);
-        let mut mapped = 0usize;
-        let mut prev_end = 0usize;
-        for span in self.live_spans() {
+        let map = self.map();
+        let mut w = Walk::default();
+        let (mut mapped, mut count) = (0usize, 0usize);
+        for span in self.spans.iter() {
             mapped += span.len;
-            if span.start() < prev_end || span.start() % MIN_ALIGN != 0 || span.len % MIN_ALIGN != 0
-            {
-                problems += 1; // the span table is unsorted or overlaps
+            count += 1;
+            if span.base % super::MIN_ALIGN != 0 || span.len % super::MIN_ALIGN != 0 {
+                w.problems += 1;
             }
-            prev_end = span.end();
-            let sentinel = span.end() - HDR;
-            let mut b = span.first();
-            let mut prev_was_free = false;
-            // SAFETY: blocks are read only while their addresses stay inside the span.
-            unsafe {
-                while b.addr() < sentinel {
-                    if !block::valid(b, self.secret) {
-                        problems += 1;
-                        break;
-                    }
-                    let size = block::size(b);
-                    if size < MIN_BLOCK || size % MIN_ALIGN != 0 || b.addr() + size > sentinel {
-                        problems += 1;
-                        break;
-                    }
-                    if block::prev_free(b) != prev_was_free {
-                        problems += 1;
-                    }
-                    if block::is_free(b) {
-                        if prev_was_free {
-                            problems += 1; // two free neighbours: a merge was missed
-                        }
-                        if *block::footer(b) != size {
-                            problems += 1;
-                        }
-                        free_blocks += 1;
-                        free_bytes += size;
-                    } else {
-                        used_blocks += 1;
-                        used_bytes += size - HDR;
-                    }
-                    prev_was_free = block::is_free(b);
-                    b = block::next_phys(b);
-                }
-                if b.addr() == sentinel
-                    && (!block::valid(b, self.secret)
-                        || block::size(b) != 0
-                        || block::prev_free(b) != prev_was_free)
-                {
-                    problems += 1;
+            w.problems += self.check_span_map(span);
+            self.tlsf.walk_span(span, &mut w);
+        }
+        w.problems += self.tlsf.check_lists(map, w.free_blocks);
+        let t = &self.tlsf;
+        w.problems += usize::from(t.free_bytes != w.free_bytes)
+            + usize::from(t.used_bytes != w.used_bytes)
+            + usize::from(t.used_blocks != w.used_blocks)
+            + usize::from(t.internal_bytes != w.internal_bytes)
+            + usize::from(self.spans.mapped != mapped)
+            + usize::from(self.spans.count != count);
+        // SAFETY: the lock is held while owner lists are walked.
+        unsafe {
+            for s in self.slabs.owned.iter() {
+                w.problems += self.check_slab(&*s, core::ptr::null(), true);
+            }
+            for c in self.caches() {
+                let settled = c.attached.load(Relaxed) == 0;
+                for s in c.owned.iter() {
+                    w.problems += self.check_slab(&*s, c, settled);
                 }
             }
         }
-        problems += self.check_lists(free_blocks);
-        let st = &self.stats;
-        problems += usize::from(st.free != free_bytes)
-            + usize::from(st.in_use != used_bytes)
-            + usize::from(st.live != used_blocks)
-            + usize::from(st.mapped != mapped);
+        w.problems + self.check_heap_lists()
+    }
+
+    /// Every page of `span` maps to it, or to a slab carved from it.
+    fn check_span_map(&self, span: &Span) -> usize {
+        let me = core::ptr::from_ref(span).addr();
+        let mut problems = 0;
+        let mut a = span.map_lo;
+        while a < span.map_hi {
+            let e = self.map().get(a);
+            let ok = match e & TAG_MASK {
+                TAG_SPAN => e & !TAG_MASK == me,
+                // SAFETY: slab entries point at live descriptors.
+                TAG_SLAB => unsafe {
+                    (*core::ptr::with_exposed_provenance::<Slab>(e & !TAG_MASK))
+                        .span()
+                        .addr()
+                        == me
+                },
+                _ => e & TAG_MASK == super::TAG_META,
+            };
+            problems += usize::from(!ok);
+            a += PAGE;
+        }
         problems
     }
 
-    /// Every listed block is free, in the right class, doubly linked, and the
-    /// bitmaps agree with the lists; the lists hold exactly `expected` blocks.
-    fn check_lists(&self, expected: usize) -> usize {
+    /// One slab descriptor against its class, its span, its block and the
+    /// page map. `settled`: no thread is using its owner, so the free count
+    /// must match the bitmap.
+    fn check_slab(&self, s: &Slab, owner: *const super::Cache, settled: bool) -> usize {
         let mut problems = 0;
-        let mut listed = 0usize;
-        for fl in 0..FL_COUNT {
-            for sl in 0..SL_COUNT {
-                let head = self.lists[fl][sl];
-                let bit = self.sl_bitmap[fl] & (1 << sl) != 0;
-                if bit == head.is_null() {
-                    problems += 1;
-                }
-                let mut prev: *mut Header = core::ptr::null_mut();
-                let mut b = head;
-                while !b.is_null() {
-                    listed += 1;
-                    if listed > expected + 1 || !self.in_heap(b) {
-                        return problems + 1;
-                    }
-                    // SAFETY: `b` is proven inside a span.
-                    unsafe {
-                        if !block::valid(b, self.secret)
-                            || !block::is_free(b)
-                            || tlsf::class_of(block::size(b)) != (fl, sl)
-                            || (*block::links(b)).prev != prev
-                        {
-                            return problems + 1;
-                        }
-                        prev = b;
-                        b = (*block::links(b)).next;
-                    }
-                }
-            }
-            if (self.fl_bitmap & (1 << fl) != 0) != (self.sl_bitmap[fl] != 0) {
-                problems += 1;
-            }
+        let class = s.class();
+        if class >= CLASSES || s.owner.load(Relaxed).cast_const() != owner {
+            return 1;
         }
-        problems + usize::from(listed != expected)
+        let c = &CLASS[class];
+        let base = s.base.load(Relaxed);
+        let bytes = c.pages as usize * PAGE;
+        let count = s.count.load(Relaxed) as u32;
+        if base % PAGE != 0
+            || count != c.count
+            || s.size.load(Relaxed) != c.size
+            || s.limit.load(Relaxed) != c.count * c.size
+        {
+            return 1;
+        }
+        // SAFETY: a slab's span pointer is a live record (checked against the list).
+        let span = unsafe { s.span().as_ref() };
+        let in_list = span.is_some_and(|sp| self.spans.iter().any(|x| core::ptr::eq(x, sp)));
+        match span {
+            Some(sp) if in_list && base - HDR >= sp.base && base + bytes <= sp.sentinel() => {}
+            _ => return 1,
+        }
+        let me = core::ptr::from_ref(s).addr() | TAG_SLAB;
+        let mut a = base;
+        while a < base + bytes {
+            problems += usize::from(self.map().get(a) != me);
+            a += PAGE;
+        }
+        let mut free = 0;
+        for w in 0..WORDS {
+            let f = s.free[w].load(Relaxed);
+            let r = s.remote[w].load(Relaxed);
+            let valid = match (count as usize).saturating_sub(w * 64) {
+                0 => 0,
+                n if n >= 64 => !0u64,
+                n => (1u64 << n) - 1,
+            };
+            problems += usize::from((f | r) & !valid != 0) + usize::from(f & r != 0);
+            free += f.count_ones();
+        }
+        if settled && count - free != s.used.load(Relaxed) {
+            problems += 1;
+        }
+        problems
     }
 
-    /// A bounded text summary: counters, spans, non-empty free classes.
-    pub fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
-        let st = &self.stats;
+    /// The heap's partial and empty lists hold heap-owned slabs of their
+    /// class, placed as the list says.
+    fn check_heap_lists(&self) -> usize {
+        let mut problems = 0;
+        for class in 0..CLASSES {
+            for (list, want, limit) in [
+                (&self.slabs.partial[class], place::PARTIAL, usize::MAX),
+                (
+                    &self.slabs.empty[class],
+                    place::EMPTY,
+                    self.slabs.nempty[class],
+                ),
+            ] {
+                let mut s = list.head.load(Relaxed);
+                let mut n = 0usize;
+                while !s.is_null() {
+                    n += 1;
+                    // SAFETY: listed descriptors are live while the lock is held.
+                    let slab = unsafe { &*s };
+                    if n > self.slabs.owned.len.load(Relaxed)
+                        || slab.class() != class
+                        || slab.place.load(Relaxed) != want
+                        || !slab.owner.load(Relaxed).is_null()
+                    {
+                        return problems + 1;
+                    }
+                    s = slab.next.load(Relaxed);
+                }
+                if limit != usize::MAX && n != limit {
+                    problems += 1;
+                }
+            }
+        }
+        problems
+    }
+
+    /// A bounded text summary: counters, spans, slabs, caches, free classes.
+    pub fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result {
+        let st = self.stats();
         writeln!(
             out,
             "heap: {} live blocks, {} bytes in use (peak {}), {} bytes free, {} bytes in {} spans",
@@ -128,10 +174,11 @@ impl Heap {
         )?;
         writeln!(
             out,
-            "heap: {} allocations, {} frees since start",
-            st.total_allocs, st.total_frees
+            "heap: {} allocations, {} frees since start; {} slabs; {} bytes of metadata; \
+             blocks from {} bytes get spans of their own",
+            st.total_allocs, st.total_frees, st.slabs, st.metadata, self.huge
         )?;
-        for span in self.live_spans().iter().take(16) {
+        for span in self.spans.iter().take(16) {
             let kind = match span.kind {
                 SpanKind::Arena => "static arena",
                 SpanKind::Region => "region",
@@ -139,10 +186,15 @@ impl Heap {
                 SpanKind::Mmap => "mmap",
                 SpanKind::Frames => "frames",
             };
+            let kept = if core::ptr::eq(span, self.spans.kept) {
+                ", kept empty"
+            } else {
+                ""
+            };
             writeln!(
                 out,
-                "  span {:#x}..{:#x} ({} bytes, {kind})",
-                span.start(),
+                "  span {:#x}..{:#x} ({} bytes, {kind}{kept})",
+                span.base,
                 span.end(),
                 span.len
             )?;
@@ -150,26 +202,15 @@ impl Heap {
         if st.spans > 16 {
             writeln!(out, "  ... {} more spans", st.spans - 16)?;
         }
-        for fl in 0..FL_COUNT {
-            for sl in 0..SL_COUNT {
-                let mut b = self.lists[fl][sl];
-                if b.is_null() {
-                    continue;
-                }
-                let mut count = 0;
-                while !b.is_null() && count < 1000 && self.in_heap(b) {
-                    count += 1;
-                    // SAFETY: `b` is proven inside a span and was filed free.
-                    b = unsafe { (*block::links(b)).next };
-                }
-                let more = if b.is_null() { "" } else { "+" };
-                writeln!(
-                    out,
-                    "  free class >= {} bytes: {count}{more} blocks",
-                    tlsf::class_min(fl, sl)
-                )?;
+        let (mut attached, mut dormant) = (0, 0);
+        for c in self.caches() {
+            if c.attached.load(Relaxed) != 0 {
+                attached += 1;
+            } else {
+                dormant += 1;
             }
         }
-        Ok(())
+        writeln!(out, "  caches: {attached} in use, {dormant} dormant")?;
+        self.tlsf.dump_lists(self.map(), out)
     }
 }

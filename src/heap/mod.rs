@@ -1,49 +1,76 @@
-//! The byte allocator: a TLSF index over boundary-tagged blocks.
+//! The byte allocator: a lock-free small-object front end over a TLSF
+//! back end, with every piece of steering metadata out of band.
 //!
-//! * `alloc` and `free` take bounded time whatever the heap size or
-//!   fragmentation: two bit scans find a fitting class ([`tlsf`]); the
-//!   previous block is found through its footer, never by a search.
-//! * Blocks are coalesced with both neighbours immediately; splits leave a
-//!   remainder of at least [`MIN_BLOCK`]; realloc grows into a free
-//!   neighbour and shrinks in place.
-//! * Every header carries a check word ([`block`]); a pointer is validated
-//!   before anything is written, so a double free, a foreign or interior
-//!   pointer, or an overwritten header becomes a [`Fault`], not corruption.
-//! * Memory comes in spans (the static arena, caller regions, pages from a
-//!   [`Source`]); a span that becomes wholly free goes back to its source.
+//! * [`class`]: size classes up to [`SMALL_MAX`] bytes.
+//! * [`slab`]: page runs of equal objects, with allocation bitmaps kept in
+//!   descriptors outside user memory.
+//! * [`cache`]: per-thread / per-CPU caches owning slabs: a hit takes no
+//!   atomic instruction and no lock; frees from elsewhere are one atomic OR.
+//! * [`tlsf`]: the back end for larger blocks and the memory slabs are cut
+//!   from, with boundary tags validated against their span before use.
+//! * [`spans`]: the record of the memory the heap holds; [`pagemap`]: the
+//!   O(1) map from any address to the span or slab that owns it;
+//!   [`meta`]: the out-of-band pages those records live in.
 //!
-//! The heap itself does no locking; `crate::state` wraps it in the global lock.
+//! [`Heap`] is everything behind the heap lock (the back end, the heap's own
+//! slabs and the registry of caches); `crate::state` wraps it in the global
+//! lock and `crate::global` picks the caller's cache.
 
-mod block;
+pub mod cache;
 mod check;
-mod tlsf;
+pub(crate) mod class;
+pub(crate) mod meta;
+pub(crate) mod pagemap;
+pub(crate) mod slab;
+pub(crate) mod spans;
+pub(crate) mod tlsf;
 
 #[cfg(test)]
 mod tests;
 
+pub use class::SMALL_MAX;
+
 use crate::error::Error;
-use crate::source::{Source, SpanKind, PAGE};
-use block::{Header, HDR};
-/// Every block is aligned to this (`max_align_t`).
-pub const MIN_ALIGN: usize = block::ALIGN;
-pub(crate) use block::MIN_BLOCK;
+use crate::source::{Source, SpanKind};
+use cache::Cache;
+use class::{CLASS, CLASSES};
 use core::fmt;
 use core::ptr::{self, NonNull};
-use tlsf::{FL_COUNT, SL_COUNT};
+use core::sync::atomic::{AtomicPtr, Ordering::*};
+use meta::{Meta, Pool};
+use pagemap::{PageMap, PAGE, TAG_MASK, TAG_SLAB, TAG_SPAN};
+use slab::{place, List, Owned, Slab};
+use spans::{Span, Spans};
+use tlsf::{block_size_for, Tlsf, HDR, MIN_BLOCK};
+
+/// Every block is aligned to this (`max_align_t`).
+pub const MIN_ALIGN: usize = tlsf::ALIGN;
+/// Entry tag of metadata pages: no record behind it; the bits above the tag
+/// hold the `SpanKind` of the memory it came from.
+pub(crate) const TAG_META: usize = 3;
 
 /// Smallest span the heap asks a source for.
 const GROW_MIN: usize = 128 * 1024;
+/// Blocks of at least this size start out in spans of their own.
+const HUGE_START: usize = 1 << 20;
+/// The dedicated-span threshold rises to the largest such block freed, up
+/// to this (as glibc's mmap threshold does).
+const HUGE_MAX: usize = 32 << 20;
+/// A wholly free shared span up to this size is kept for reuse.
+const KEEP_MAX: usize = 64 << 20;
+/// Wholly free slabs the heap keeps per class.
+const KEEP_EMPTY: usize = 2;
 
 /// Heap counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeapStats {
     /// Bytes in live blocks (their usable sizes).
     pub in_use: usize,
-    /// Bytes in free blocks (whole blocks, headers included).
+    /// Bytes free: free TLSF blocks and free slab objects.
     pub free: usize,
     /// Bytes in all spans the heap holds.
     pub mapped: usize,
-    /// Highest `in_use` seen.
+    /// Highest `in_use` seen (sampled whenever the heap lock is taken).
     pub peak_in_use: usize,
     /// Live blocks.
     pub live: usize,
@@ -51,8 +78,12 @@ pub struct HeapStats {
     pub spans: usize,
     /// Successful allocations since start.
     pub total_allocs: u64,
-    /// Frees since start.
+    /// Frees since start (allocations minus live blocks).
     pub total_frees: u64,
+    /// Bytes of out-of-band metadata.
+    pub metadata: usize,
+    /// Slabs held.
+    pub slabs: usize,
 }
 
 /// A misuse or corruption found when a block was touched.
@@ -78,8 +109,9 @@ impl fmt::Display for Fault {
             Fault::DoubleFree(p) => write!(f, "double free of {p:#x} (the block is already free)"),
             Fault::InvalidPointer(p) => write!(
                 f,
-                "invalid pointer {p:#x}: not a block memshim returned (foreign, interior or \
-                 misaligned), or its header was overwritten by an overrun of the block before it"
+                "invalid pointer {p:#x}: not a live block memshim returned (already freed, \
+                 foreign, interior or misaligned), or its header was overwritten by an overrun \
+                 of the block before it"
             ),
             Fault::Corrupted { block, at } => write!(
                 f,
@@ -90,122 +122,203 @@ impl fmt::Display for Fault {
     }
 }
 
-/// A span the heap holds. Recorded in the `Heap`, out of band: no overrun
-/// of user memory can change where a span's memory goes back to.
-#[derive(Clone, Copy)]
-struct Span {
-    /// First byte (16-aligned); the first block's header is here.
-    base: *mut u8,
-    /// Length (a multiple of 16); the last 16 bytes hold the sentinel.
-    len: usize,
-    kind: SpanKind,
+/// What the front end reads without the lock: the page map and the pending
+/// stack of the heap's own slabs.
+pub struct Shared {
+    /// Address -> span or slab.
+    pub map: PageMap,
+    /// Heap-owned slabs with remote frees to merge.
+    pub pending: AtomicPtr<Slab>,
 }
 
-impl Span {
-    const EMPTY: Span = Span {
-        base: ptr::null_mut(),
-        len: 0,
-        kind: SpanKind::Arena,
-    };
-
-    fn start(&self) -> usize {
-        self.base.addr()
-    }
-
-    fn end(&self) -> usize {
-        self.base.addr() + self.len
-    }
-
-    fn first(&self) -> *mut Header {
-        self.base.cast()
-    }
-
-    /// Whether `a` lies in the span's block area (before the sentinel).
-    fn holds(&self, a: usize) -> bool {
-        a >= self.start() && a < self.end() - HDR
+impl Shared {
+    /// Empty.
+    pub const fn new() -> Self {
+        Self {
+            map: PageMap::new(),
+            pending: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 }
 
-/// Span bookkeeping inside the span: its sentinel.
-const SPAN_OVERHEAD: usize = HDR;
-/// Most spans the heap holds at once. Growth is geometric, so a heap needs
-/// tens of spans for gigabytes; caller regions count too.
-pub(crate) const MAX_SPANS: usize = 128;
-
-/// The heap.
-pub struct Heap {
-    fl_bitmap: u64,
-    sl_bitmap: [u32; FL_COUNT],
-    lists: [[*mut Header; SL_COUNT]; FL_COUNT],
-    /// The spans, sorted by address; `stats.spans` of them are in use.
-    spans: [Span; MAX_SPANS],
-    secret: usize,
-    /// Bytes held from returnable sources (drives geometric growth).
-    grown: usize,
-    stats: HeapStats,
-}
-
-// SAFETY: the heap owns the memory its pointers refer to; it is only used
-// under the global lock (or exclusively, in tests).
-unsafe impl Send for Heap {}
-
-impl Default for Heap {
+impl Default for Shared {
     fn default() -> Self {
         Self::new()
     }
 }
 
-/// A validated used block and the span that holds it.
-struct Used {
-    b: *mut Header,
-    span: Span,
+/// The heap's own slabs (owner: the lock holder).
+struct HeapSlabs {
+    partial: [List; CLASSES],
+    empty: [List; CLASSES],
+    nempty: [usize; CLASSES],
+    owned: Owned,
+    allocs: u64,
+    live_bytes: i64,
 }
+
+/// Everything behind the heap lock.
+pub struct Heap {
+    shared: &'static Shared,
+    meta: Meta,
+    span_records: Pool,
+    slab_records: Pool,
+    cache_records: Pool,
+    spans: Spans,
+    tlsf: Tlsf,
+    slabs: HeapSlabs,
+    /// Every cache ever made (attached or dormant).
+    caches: *mut Cache,
+    /// Blocks at least this large get a span of their own.
+    huge: usize,
+    peak: usize,
+    /// Bytes in use through caches, as of the last slab event (caches
+    /// change it without the lock; it is summed when slabs move).
+    caches_live: usize,
+    /// A fault found under the lock, reported by the caller after it.
+    fault: Option<Fault>,
+}
+
+// SAFETY: the heap owns the memory its pointers refer to; it is only used
+// under the heap lock (or exclusively, in tests).
+unsafe impl Send for Heap {}
+
+/// An allocation's outcome under the lock (faults are collected separately).
+type Block = Option<NonNull<u8>>;
 
 impl Heap {
     /// An empty heap; memory arrives through [`Heap::add_span`] or a source.
-    pub const fn new() -> Self {
+    pub const fn new(shared: &'static Shared) -> Self {
         Self {
-            fl_bitmap: 0,
-            sl_bitmap: [0; FL_COUNT],
-            lists: [[ptr::null_mut(); SL_COUNT]; FL_COUNT],
-            spans: [Span::EMPTY; MAX_SPANS],
-            secret: 0,
-            grown: 0,
-            stats: HeapStats {
-                in_use: 0,
-                free: 0,
-                mapped: 0,
-                peak_in_use: 0,
-                live: 0,
-                spans: 0,
-                total_allocs: 0,
-                total_frees: 0,
+            shared,
+            meta: Meta::new(),
+            span_records: Pool::new(64),
+            slab_records: Pool::new(core::mem::size_of::<Slab>()),
+            cache_records: Pool::new(core::mem::size_of::<Cache>().next_multiple_of(64)),
+            spans: Spans::new(),
+            tlsf: Tlsf::new(),
+            slabs: HeapSlabs {
+                partial: [const { List::new() }; CLASSES],
+                empty: [const { List::new() }; CLASSES],
+                nempty: [0; CLASSES],
+                owned: Owned::new(),
+                allocs: 0,
+                live_bytes: 0,
             },
+            caches: ptr::null_mut(),
+            huge: HUGE_START,
+            peak: 0,
+            caches_live: 0,
+            fault: None,
         }
     }
 
-    /// Counters.
-    pub fn stats(&self) -> HeapStats {
-        self.stats
+    /// The lock-free shared state.
+    pub fn shared(&self) -> &'static Shared {
+        self.shared
     }
 
-    fn init_secret(&mut self) {
-        if self.secret != 0 {
-            return;
-        }
-        #[cfg(miri)]
-        let t: u64 = 0x9e37_79b9_7f4a_7c15;
-        #[cfg(not(miri))]
-        // SAFETY: rdtsc has no preconditions on x86_64 and is allowed in every ring
-        // unless the OS sets CR4.TSD, which no OS memshim targets does for kernels.
-        let t = unsafe { core::arch::x86_64::_rdtsc() };
-        let mixed =
-            (t ^ (core::ptr::from_ref(self).addr() as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.secret = (mixed as usize) | 1;
+    fn map(&self) -> &'static PageMap {
+        &self.shared.map
     }
+
+    /// Records a fault for the caller to report after the lock.
+    pub fn note_fault(&mut self, f: Fault) {
+        self.fault.get_or_insert(f);
+    }
+
+    /// The fault found since the last call, if any.
+    pub fn take_fault(&mut self) -> Option<Fault> {
+        self.fault.take().or_else(|| self.tlsf.fault.take())
+    }
+
+    fn seed(&mut self) {
+        if self.tlsf.secret == 0 {
+            self.tlsf.secret = (crate::platform::random_u64() as usize) | 1;
+        }
+    }
+
+    // ---- metadata -----------------------------------------------------------
+
+    /// A zeroed metadata page: from the current chunk, a new chunk from the
+    /// source, or (no source) a chunk carved from the spans.
+    fn meta_page(&mut self, src: &mut dyn Source) -> Option<*mut u8> {
+        if let Some(p) = self.meta.page() {
+            return Some(p);
+        }
+        if let Some((p, len, kind)) = src.grow(meta::CHUNK) {
+            // SAFETY: fresh pages from the source, ours for good.
+            unsafe { self.add_meta_chunk(p.as_ptr(), len & !(PAGE - 1), kind) };
+        } else {
+            let map = self.map();
+            let b = self
+                .tlsf
+                .alloc(map, block_size_for(meta::CARVED_CHUNK)?, PAGE, true)?;
+            let kind = spans::span_of(map, b.addr()).map_or(SpanKind::Region, |s| s.kind);
+            // SAFETY: an internal block of at least CARVED_CHUNK payload
+            // bytes, the heap's own for good.
+            unsafe { self.add_meta_chunk(b.byte_add(HDR).cast(), meta::CARVED_CHUNK, kind) };
+        }
+        self.meta.page()
+    }
+
+    /// Takes `p..p+len` (whole pages) as metadata and marks its pages in
+    /// the page map with the kind of memory it is (nodes come from the
+    /// chunk itself).
+    ///
+    /// # Safety
+    /// The pages are writable memory nothing else will ever use.
+    unsafe fn add_meta_chunk(&mut self, p: *mut u8, len: usize, kind: SpanKind) {
+        // SAFETY: per the contract.
+        unsafe { self.meta.add_chunk(p, len) };
+        let (start, map) = (p.addr(), self.map());
+        let meta = &mut self.meta;
+        if map.reserve(start, start + len, &mut || meta.page()) {
+            map.set(start, start + len, ((kind as usize) << 2) | TAG_META);
+        }
+    }
+
+    /// The first page in `start..end` the heap holds that came from the
+    /// frame manager (a span, a slab in one, or metadata), if any.
+    pub fn first_from_frames(&self, start: usize, end: usize) -> Option<usize> {
+        self.map().find(start, end, |e| {
+            let rec = e & !TAG_MASK;
+            let kind = match e & TAG_MASK {
+                // SAFETY: span entries point at live span records.
+                TAG_SPAN => unsafe { (*core::ptr::with_exposed_provenance::<Span>(rec)).kind },
+                // SAFETY: slab entries point at live descriptors, whose span
+                // is a live record.
+                TAG_SLAB => unsafe {
+                    (*(*core::ptr::with_exposed_provenance::<Slab>(rec)).span()).kind
+                },
+                _ => return e >> 2 == SpanKind::Frames as usize,
+            };
+            kind == SpanKind::Frames
+        })
+    }
+
+    fn take_record(pool: PoolKind, h: &mut Heap, src: &mut dyn Source) -> Option<*mut u8> {
+        if let Some(o) = h.pool(pool).take(&mut || None) {
+            return Some(o);
+        }
+        let page = h.meta_page(src)?;
+        let mut once = Some(page);
+        h.pool(pool).take(&mut || once.take())
+    }
+
+    fn pool(&mut self, k: PoolKind) -> &mut Pool {
+        match k {
+            PoolKind::Span => &mut self.span_records,
+            PoolKind::Slab => &mut self.slab_records,
+            PoolKind::Cache => &mut self.cache_records,
+        }
+    }
+
+    // ---- spans --------------------------------------------------------------
 
     /// Adds a span of memory the heap may use for good (or until it is
-    /// returned to a source, for returnable kinds).
+    /// returned to a source, for returnable kinds). Metadata for it comes
+    /// from `src`, or from the front of the span itself.
     ///
     /// # Safety
     /// `base..base+len` must be writable memory that nothing else uses.
@@ -214,636 +327,757 @@ impl Heap {
         base: *mut u8,
         len: usize,
         kind: SpanKind,
+        src: &mut dyn Source,
     ) -> Result<(), Error> {
         let start = base.addr();
         let end = start.checked_add(len).ok_or(Error::Invalid)?;
         let a_start = start.checked_add(MIN_ALIGN - 1).ok_or(Error::Invalid)? & !(MIN_ALIGN - 1);
         let a_end = end & !(MIN_ALIGN - 1);
-        if a_end < a_start || a_end - a_start < SPAN_OVERHEAD + MIN_BLOCK {
+        if a_end < a_start || a_end - a_start < HDR + MIN_BLOCK {
             return Err(Error::TooSmall);
         }
-        if self.overlaps(a_start, a_end) {
+        if self.spans.overlaps(a_start, a_end) || self.meta_overlaps(a_start, a_end) {
             return Err(Error::Overlap);
         }
         // SAFETY: a_start is inside the caller's range; keep its provenance.
         let base = unsafe { base.byte_add(a_start - start) };
         // SAFETY: the aligned range lies inside the caller's writable range.
-        let first = unsafe { self.install_span(base, a_end - a_start, kind) }?;
-        // SAFETY: `first` is the span's only block, free and not yet listed.
-        unsafe { self.insert(first) };
-        Ok(())
+        unsafe { self.install_span(base, a_end - a_start, kind, src) }.map(|_| ())
     }
 
-    fn live_spans(&self) -> &[Span] {
-        &self.spans[..self.stats.spans]
-    }
-
-    fn overlaps(&self, start: usize, end: usize) -> bool {
-        self.live_spans()
-            .iter()
-            .any(|s| start < s.end() && s.start() < end)
+    /// Whether `start..end` touches a metadata page (whole pages, all in
+    /// the page map).
+    fn meta_overlaps(&self, start: usize, end: usize) -> bool {
+        self.map().any(start, end, |e| e & TAG_MASK == TAG_META)
     }
 
     /// Records a span and writes its one free block and its sentinel.
-    /// Fails (writing nothing) when `MAX_SPANS` are held.
     ///
     /// # Safety
     /// `base..base+len` is writable, 16-aligned memory nothing else uses;
-    /// `len` is a multiple of 16 and at least `SPAN_OVERHEAD + MIN_BLOCK`.
+    /// `len` is a multiple of 16 and at least `HDR + MIN_BLOCK`.
     unsafe fn install_span(
         &mut self,
         base: *mut u8,
         len: usize,
         kind: SpanKind,
-    ) -> Result<*mut Header, Error> {
-        let n = self.stats.spans;
-        if n == MAX_SPANS {
+        src: &mut dyn Source,
+    ) -> Result<*mut Span, Error> {
+        self.seed();
+        // Blocks are found again from addresses (user pointers, the page map).
+        let _ = base.expose_provenance();
+        let map = self.map();
+        let (mut lo, hi) = spans::map_range(map, base.addr(), base.addr() + len);
+        let mut start = base.addr().max(lo);
+        let end = (base.addr() + len).min(hi) & !(MIN_ALIGN - 1);
+        // Metadata for the span: its record and its page-map nodes.
+        let need = map.missing_nodes(lo, hi) + usize::from(self.span_records.is_empty());
+        if !self.ensure_meta(need, src) {
+            // No source: the front of the span holds the metadata, below
+            // every block a linear overrun could start from.
+            let front = need * PAGE;
+            let first_page = start.next_multiple_of(PAGE);
+            if first_page + front + HDR + MIN_BLOCK > end {
+                return Err(Error::NoMemory);
+            }
+            // SAFETY: the pages lie inside the caller's span, now metadata for good.
+            unsafe { self.add_meta_chunk(base.with_addr(first_page), front, kind) };
+            start = first_page + front;
+            lo = start;
+        }
+        if end < start || end - start < HDR + MIN_BLOCK {
+            return Err(Error::TooSmall);
+        }
+        let meta = &mut self.meta;
+        if !map.reserve(lo, hi, &mut || meta.page()) {
             return Err(Error::NoMemory);
         }
-        self.init_secret();
-        let span = Span { base, len, kind };
-        let i = self
-            .live_spans()
-            .partition_point(|s| s.start() < span.start());
-        self.spans.copy_within(i..n, i + 1);
-        self.spans[i] = span;
-        self.stats.spans += 1;
-        self.stats.mapped += len;
-        if kind.returnable() {
-            self.grown += len;
-        }
-        let secret = self.secret;
-        let first = span.first();
-        let block = len - SPAN_OVERHEAD;
-        // SAFETY: per the contract the whole range is ours to write.
+        let rec = Self::take_record(PoolKind::Span, self, src).ok_or(Error::NoMemory)?;
+        let s = rec.cast::<Span>();
+        // SAFETY: a fresh record; the span's memory is ours (contract).
         unsafe {
-            block::write(first, block, true, false, secret);
-            *block::footer(first) = block;
-            block::write(first.byte_add(block), 0, false, true, secret);
+            spans::init(s, base.addr(), start, end - start, kind, (lo, hi));
+            self.tlsf.add_span(&*s);
+            map.set(lo, hi, s.expose_provenance() | TAG_SPAN);
+            self.spans.link(s);
         }
-        Ok(first)
+        Ok(s)
     }
 
-    /// The span whose block area holds address `a`: a binary search.
-    #[inline]
-    fn span_of(&self, a: usize) -> Option<Span> {
-        let spans = self.live_spans();
-        let i = spans.partition_point(|s| s.start() <= a);
-        (i > 0 && spans[i - 1].holds(a)).then(|| spans[i - 1])
-    }
-
-    /// Whether `b` is a plausible header address: aligned and inside a span.
-    fn in_heap(&self, b: *mut Header) -> bool {
-        b.addr() % MIN_ALIGN == 0 && self.span_of(b.addr()).is_some()
-    }
-
-    // ---- free lists -------------------------------------------------------
-
-    /// Files free block `b` under its class.
-    ///
-    /// # Safety
-    /// `b` is a valid free block not in any list.
-    unsafe fn insert(&mut self, b: *mut Header) {
-        // SAFETY: `b` is a valid free block (contract); the list head is one too.
-        unsafe {
-            let size = block::size(b);
-            let (fl, sl) = tlsf::class_of(size);
-            let head = self.lists[fl][sl];
-            (*block::links(b)).next = head;
-            (*block::links(b)).prev = ptr::null_mut();
-            if !head.is_null() {
-                (*block::links(head)).prev = b;
+    /// Makes sure `pages` metadata pages can be had without carving from a
+    /// span (from the current chunk or a new one from `src`).
+    fn ensure_meta(&mut self, pages: usize, src: &mut dyn Source) -> bool {
+        // A new chunk spends a few of its own pages on mapping itself.
+        for _ in 0..2 {
+            if self.meta.available() >= pages {
+                return true;
             }
-            self.lists[fl][sl] = b;
-            self.fl_bitmap |= 1 << fl;
-            self.sl_bitmap[fl] |= 1 << sl;
-            self.stats.free += size;
-        }
-    }
-
-    /// Verifies that free block `b` and its list neighbours are intact, so
-    /// [`Heap::unlink`] writes only into real free blocks.
-    ///
-    /// # Safety
-    /// `b` is a readable header inside the heap.
-    unsafe fn check_links(&self, b: *mut Header, user: usize) -> Result<(), Fault> {
-        let bad = |at: *mut Header| Fault::Corrupted {
-            block: user,
-            at: at.addr(),
-        };
-        // SAFETY: `b` is readable (contract); neighbours are read only after
-        // `in_heap` proves them inside a span.
-        unsafe {
-            if !block::valid(b, self.secret) || !block::is_free(b) {
-                return Err(bad(b));
-            }
-            let Links2 { next, prev } = Links2::read(b);
-            if !next.is_null()
-                && (!self.in_heap(next)
-                    || !block::valid(next, self.secret)
-                    || !block::is_free(next)
-                    || (*block::links(next)).prev != b)
-            {
-                return Err(bad(b));
-            }
-            let (fl, sl) = tlsf::class_of(block::size(b));
-            if prev.is_null() {
-                if self.lists[fl][sl] != b {
-                    return Err(bad(b));
-                }
-            } else if !self.in_heap(prev)
-                || !block::valid(prev, self.secret)
-                || !block::is_free(prev)
-                || (*block::links(prev)).next != b
-            {
-                return Err(bad(b));
-            }
-        }
-        Ok(())
-    }
-
-    /// Takes free block `b` out of its list.
-    ///
-    /// # Safety
-    /// `check_links(b)` succeeded and nothing changed since.
-    unsafe fn unlink(&mut self, b: *mut Header) {
-        // SAFETY: links were verified by check_links.
-        unsafe {
-            let size = block::size(b);
-            let (fl, sl) = tlsf::class_of(size);
-            let Links2 { next, prev } = Links2::read(b);
-            if prev.is_null() {
-                self.lists[fl][sl] = next;
-            } else {
-                (*block::links(prev)).next = next;
-            }
-            if !next.is_null() {
-                (*block::links(next)).prev = prev;
-            }
-            if self.lists[fl][sl].is_null() {
-                self.sl_bitmap[fl] &= !(1 << sl);
-                if self.sl_bitmap[fl] == 0 {
-                    self.fl_bitmap &= !(1 << fl);
-                }
-            }
-            self.stats.free -= size;
-        }
-    }
-
-    /// Finds and unlinks a free block of at least `size` bytes, in O(1).
-    fn take_fit(&mut self, size: usize) -> Result<Option<*mut Header>, Fault> {
-        let b = match self.class_with_fit(size) {
-            Some((fl, sl)) => self.lists[fl][sl],
-            None => {
-                // Rounding up skips the class `size` itself falls in; its head
-                // may still be big enough (one look, still O(1)), which lets a
-                // request use nearly all of a large free block.
-                let (fl, sl) = tlsf::class_of(size);
-                let head = if fl < FL_COUNT {
-                    self.lists[fl][sl]
-                } else {
-                    ptr::null_mut()
-                };
-                // SAFETY: list heads are free blocks the heap filed.
-                if head.is_null() || !self.in_heap(head) || unsafe { block::size(head) } < size {
-                    return Ok(None);
-                }
-                head
-            }
-        };
-        // SAFETY: list heads are free blocks the heap filed; check_links
-        // verifies them before anything is written.
-        unsafe {
-            self.check_links(b, b.addr() + HDR)?;
-            self.unlink(b);
-        }
-        Ok(Some(b))
-    }
-
-    /// The lowest non-empty class whose blocks are all at least `size`.
-    fn class_with_fit(&self, size: usize) -> Option<(usize, usize)> {
-        let (fl, sl) = tlsf::class_for_request(size)?;
-        let sl_map = self.sl_bitmap[fl] & (!0u32 << sl);
-        if sl_map != 0 {
-            return Some((fl, sl_map.trailing_zeros() as usize));
-        }
-        let fl_map = self.fl_bitmap & (!0u64).checked_shl(fl as u32 + 1).unwrap_or(0);
-        if fl_map == 0 {
-            return None;
-        }
-        let fl = fl_map.trailing_zeros() as usize;
-        Some((fl, self.sl_bitmap[fl].trailing_zeros() as usize))
-    }
-
-    // ---- allocation -------------------------------------------------------
-
-    /// Allocates `n` bytes aligned to `align` (a power of two; at least 16 is
-    /// used). `Ok(None)` when memory is exhausted or the size is too large;
-    /// `Err` when damaged free-list metadata was found.
-    pub fn alloc(
-        &mut self,
-        n: usize,
-        align: usize,
-        src: &mut dyn Source,
-    ) -> Result<Option<NonNull<u8>>, Fault> {
-        debug_assert!(align.is_power_of_two());
-        let align = align.max(MIN_ALIGN);
-        let Some(bsize) = block::block_size_for(n) else {
-            return Ok(None);
-        };
-        // An aligned block is cut from a larger one: room for the alignment
-        // and for a free block in front of it.
-        let search = if align > MIN_ALIGN {
-            match bsize
-                .checked_add(align)
-                .and_then(|s| s.checked_add(MIN_BLOCK))
-            {
-                Some(s) if s <= block::MAX_BLOCK => s,
-                _ => return Ok(None),
-            }
-        } else {
-            bsize
-        };
-        let b = match self.take_fit(search)? {
-            Some(b) => b,
-            None => match self.grow(search, src) {
-                Some(b) => b,
-                None => return Ok(None),
-            },
-        };
-        // SAFETY: `b` is a free block of at least `search` bytes, out of every list.
-        let b = unsafe {
-            let b = if align > MIN_ALIGN {
-                self.align_front(b, align)
-            } else {
-                b
+            let want = ((pages + 4) * PAGE).max(meta::CHUNK);
+            let Some((p, len, kind)) = src.grow(want) else {
+                return false;
             };
-            self.carve(b, bsize);
-            b
-        };
-        // SAFETY: `b` is now a used block.
-        let usable = unsafe { block::size(b) } - HDR;
-        self.note_alloc(usable);
-        // SAFETY: `b` is a block header; its payload is non-null.
-        Ok(Some(unsafe { NonNull::new_unchecked(block::payload(b)) }))
-    }
-
-    fn note_alloc(&mut self, usable: usize) {
-        let s = &mut self.stats;
-        s.in_use += usable;
-        s.peak_in_use = s.peak_in_use.max(s.in_use);
-        s.live += 1;
-        s.total_allocs += 1;
+            // SAFETY: fresh pages from the source, ours for good.
+            unsafe { self.add_meta_chunk(p.as_ptr(), len & !(PAGE - 1), kind) };
+        }
+        self.meta.available() >= pages
     }
 
     /// Gets a span that holds a free block of at least `search` bytes from
-    /// `src`; returns that block, unlisted.
-    fn grow(&mut self, search: usize, src: &mut dyn Source) -> Option<*mut Header> {
-        let need = search.checked_add(SPAN_OVERHEAD + PAGE - 1)? & !(PAGE - 1);
+    /// `src`: a span of its own for `dedicated`, else one sized for growth.
+    fn grow(&mut self, search: usize, dedicated: bool, src: &mut dyn Source) -> bool {
+        let Some(need) = search.checked_add(HDR + PAGE - 1).map(|n| n & !(PAGE - 1)) else {
+            return false;
+        };
         // Geometric growth keeps the number of spans logarithmic in the heap size.
-        let preferred = need.max(GROW_MIN).max((self.grown / 4) & !(PAGE - 1));
-        let (base, len, kind) = src.grow(preferred).or_else(|| {
-            if preferred > need {
-                src.grow(need)
-            } else {
-                None
-            }
-        })?;
+        let preferred = if dedicated {
+            need
+        } else {
+            need.max(GROW_MIN).max((self.spans.grown / 4) & !(PAGE - 1))
+        };
+        let got = src
+            .grow(preferred)
+            .or_else(|| (preferred > need).then(|| src.grow(need)).flatten())
+            .or_else(|| {
+                // Under pressure: what the heap keeps for reuse goes back first.
+                self.release_reserves(src).then(|| src.grow(need)).flatten()
+            });
+        let Some((base, len, kind)) = got else {
+            return false;
+        };
         let len = len & !(MIN_ALIGN - 1);
-        if len < need || base.as_ptr().addr() % MIN_ALIGN != 0 {
-            // A source that breaks its contract: give the memory back untouched.
+        let a = base.as_ptr().addr();
+        if len < need || a % PAGE != 0 || self.map().any(a, a + len, |_| true) {
+            // A source that breaks its contract (too short, misaligned, or
+            // memory the heap already has): give it back untouched.
             // SAFETY: exactly what the source returned.
             unsafe { src.shrink(base, len, kind) };
-            return None;
+            return false;
         }
         // SAFETY: a fresh span from the source, page-aligned and ours.
-        match unsafe { self.install_span(base.as_ptr(), len, kind) } {
-            Ok(first) => Some(first),
+        match unsafe { self.install_span(base.as_ptr(), len, kind, src) } {
+            Ok(s) => {
+                // SAFETY: a live record just made.
+                unsafe { (*s).dedicated = dedicated };
+                true
+            }
             Err(_) => {
                 // SAFETY: exactly what the source returned, untouched.
                 unsafe { src.shrink(base, len, kind) };
-                None
+                false
             }
         }
     }
 
-    /// Cuts a free block off the front of `b` so the payload after it is
-    /// aligned to `align`; returns the aligned block (unlisted).
-    ///
-    /// # Safety
-    /// `b` is an unlisted free block of at least `size + align + MIN_BLOCK`.
-    unsafe fn align_front(&mut self, b: *mut Header, align: usize) -> *mut Header {
-        let payload = b.addr() + HDR;
-        let mut aligned = (payload + align - 1) & !(align - 1);
-        if aligned != payload {
-            while aligned - payload < MIN_BLOCK {
-                aligned += align;
-            }
+    /// After a free left span `s` one free block: keep it or give it back.
+    fn span_emptied(&mut self, s: *mut Span, src: &mut dyn Source) {
+        // SAFETY: `s` is a live record.
+        let span = unsafe { &*s };
+        if !span.kind.returnable() {
+            return;
         }
-        let gap = aligned - payload;
-        if gap == 0 {
-            return b;
+        if span.dedicated {
+            // As glibc's mmap threshold: blocks this size now share spans.
+            self.huge = self.huge.max(span.len.min(HUGE_MAX));
+            self.release_span(s, src);
+            return;
         }
-        // SAFETY: the gap and the rest lie inside `b` (size >= gap + size needed).
-        unsafe {
-            let size = block::size(b);
-            let nb = b.byte_add(gap);
-            block::write(b, gap, true, block::prev_free(b), self.secret);
-            *block::footer(b) = gap;
-            block::write(nb, size - gap, true, true, self.secret);
-            self.insert(b);
-            nb
+        if span.len > KEEP_MAX {
+            self.release_span(s, src);
+            return;
+        }
+        let old = core::mem::replace(&mut self.spans.kept, s);
+        if !old.is_null() && old != s {
+            self.release_span(old, src);
         }
     }
 
-    /// Marks unlisted free block `b` used with size `bsize`, returning any
-    /// tail of at least `MIN_BLOCK` to the free lists.
-    ///
-    /// # Safety
-    /// `b` is an unlisted free block of at least `bsize` bytes whose
-    /// physical successor is a used block or the sentinel.
-    unsafe fn carve(&mut self, b: *mut Header, bsize: usize) {
-        let secret = self.secret;
-        // SAFETY: `b` and its successor are valid headers inside one span.
+    /// Gives wholly free span `s` back to its source (if it takes it).
+    fn release_span(&mut self, s: *mut Span, src: &mut dyn Source) {
+        // SAFETY: `s` is a live record of a wholly free span.
         unsafe {
-            let size = block::size(b);
-            let pf = block::prev_free(b);
-            if size - bsize >= MIN_BLOCK {
-                let rest = b.byte_add(bsize);
-                block::write(rest, size - bsize, true, false, secret);
-                *block::footer(rest) = size - bsize;
-                block::write(b, bsize, false, pf, secret);
-                self.insert(rest);
+            let span = &*s;
+            if !self.tlsf.span_is_free(span) {
+                return;
+            }
+            self.tlsf.remove_span(span);
+            let (base, len, kind) = (span.base, span.len, span.kind);
+            let (lo, hi) = (span.map_lo, span.map_hi);
+            self.spans.unlink(s);
+            self.map().set(lo, hi, 0);
+            let nn = NonNull::new_unchecked(ptr::with_exposed_provenance_mut::<u8>(base));
+            if src.shrink(nn, len, kind) {
+                self.span_records.give(s.cast());
             } else {
-                block::write(b, size, false, pf, secret);
-                block::set_prev_free(block::next_phys(b), false, secret);
+                // The source keeps nothing back: neither does the heap.
+                self.map().set(lo, hi, s.expose_provenance() | TAG_SPAN);
+                self.spans.link(s);
+                self.tlsf.add_span(&*s);
             }
         }
     }
 
-    // ---- validation -------------------------------------------------------
-
-    /// Checks that `p` is a live block this heap returned and that its
-    /// neighbours' metadata is intact. Writes nothing.
-    fn validate_used(&self, p: NonNull<u8>) -> Result<Used, Fault> {
-        let a = p.as_ptr().addr();
-        if a % MIN_ALIGN != 0 {
-            return Err(Fault::InvalidPointer(a));
-        }
-        let span = a
-            .checked_sub(HDR)
-            .and_then(|h| self.span_of(h))
-            .ok_or(Fault::InvalidPointer(a))?;
-        // SAFETY: a - HDR lies in the span's block area, so 16 bytes there are readable.
-        let b = unsafe { p.as_ptr().byte_sub(HDR) }.cast::<Header>();
-        let secret = self.secret;
-        // SAFETY: `b` is readable (inside a span); the successor is read only
-        // after the size is proven to keep it inside the span.
-        unsafe {
-            if !block::valid(b, secret) {
-                return Err(Fault::InvalidPointer(a));
-            }
-            if block::is_free(b) {
-                return Err(Fault::DoubleFree(a));
-            }
-            let size = block::size(b);
-            let sentinel = span.end() - HDR;
-            if size < MIN_BLOCK || b.addr() + size > sentinel {
-                return Err(Fault::Corrupted {
-                    block: a,
-                    at: b.addr(),
-                });
-            }
-            let next = block::next_phys(b);
-            if !block::valid(next, secret) || block::prev_free(next) {
-                return Err(Fault::Corrupted {
-                    block: a,
-                    at: next.addr(),
-                });
-            }
-            if block::prev_free(b) {
-                self.check_prev(b, span, a)?;
-            }
-            if block::is_free(next) {
-                self.check_links(next, a)?;
+    /// Releases what the heap keeps only for speed: the kept span and kept
+    /// empty slabs. Returns whether anything went back.
+    fn release_reserves(&mut self, src: &mut dyn Source) -> bool {
+        let mut any = false;
+        for c in 0..CLASSES {
+            loop {
+                // SAFETY: the lock holder owns the heap's lists.
+                let s = unsafe { self.slabs.empty[c].pop() };
+                if s.is_null() {
+                    break;
+                }
+                self.slabs.nempty[c] -= 1;
+                // SAFETY: an empty heap-owned slab.
+                unsafe { (*s).set_place(place::FULL) };
+                self.destroy_slab(s, src);
+                any = true;
             }
         }
-        Ok(Used { b, span })
+        let kept = core::mem::replace(&mut self.spans.kept, ptr::null_mut());
+        if !kept.is_null() {
+            self.release_span(kept, src);
+            any = true;
+        }
+        any
     }
 
-    /// The free block before `b` (whose header says `PREV_FREE`), verified.
-    ///
-    /// # Safety
-    /// `b` is a valid header inside `span`.
-    unsafe fn check_prev(
-        &self,
-        b: *mut Header,
-        span: Span,
-        user: usize,
-    ) -> Result<*mut Header, Fault> {
-        let first = span.start();
-        // SAFETY: the footer slot is the 8 bytes before `b`, inside the span
-        // when `b` is not its first block (checked first).
+    /// Releases everything the heap holds for reuse and merges the remote
+    /// frees of every slab it can: dormant caches give their slabs back.
+    pub fn trim(&mut self, src: &mut dyn Source) {
+        self.drain_heap_pending(src);
+        let mut c = self.caches;
+        while !c.is_null() {
+            // SAFETY: registered caches are live records.
+            let cache = unsafe { &*c };
+            if cache.attached.load(Relaxed) == 0 {
+                self.adopt_all(src, cache);
+            } else {
+                // Stale notifications may sit on a cache's stack; only its
+                // owner pops it, so nothing else to do here.
+            }
+            c = cache.next_cache.load(Relaxed);
+        }
+        self.release_reserves(src);
+    }
+
+    // ---- the heap's own slabs and caches --------------------------------------
+
+    /// Carves a slab of `class` (heap-owned, wholly free, on no list).
+    fn new_slab(&mut self, class: usize, src: &mut dyn Source) -> *mut Slab {
+        let bytes = CLASS[class].pages as usize * PAGE;
+        let Some(bsize) = block_size_for(bytes) else {
+            return ptr::null_mut();
+        };
+        let map = self.map();
+        let b = match self.tlsf.alloc(map, bsize, PAGE, true) {
+            Some(b) => b,
+            None => {
+                let search = Tlsf::search_size(bsize, PAGE).unwrap_or(usize::MAX);
+                if !self.grow(search, false, src) {
+                    return ptr::null_mut();
+                }
+                match self.tlsf.alloc(map, bsize, PAGE, true) {
+                    Some(b) => b,
+                    None => return ptr::null_mut(),
+                }
+            }
+        };
+        // SAFETY: `b` is an internal block; its payload follows the header.
+        let base = unsafe { b.byte_add(HDR) }.addr();
+        let Some(rec) = Self::take_record(PoolKind::Slab, self, src) else {
+            if let Some(span) = spans::span_ptr(map, b.addr()) {
+                // SAFETY: the internal block just carved, unused.
+                unsafe { self.tlsf.free(b, &*span) };
+            }
+            return ptr::null_mut();
+        };
+        let span = spans::span_ptr(map, b.addr()).unwrap_or(ptr::null_mut());
+        let s = rec.cast::<Slab>();
+        // SAFETY: a fresh descriptor; the slab's pages lie in the span.
         unsafe {
-            if b.addr() < first + MIN_BLOCK {
-                return Err(Fault::Corrupted {
-                    block: user,
-                    at: b.addr(),
-                });
+            Slab::init(s, class, base, span);
+            map.set(base, base + bytes, s.expose_provenance() | TAG_SLAB);
+            self.slabs.owned.push(s);
+        }
+        s
+    }
+
+    /// Gives a wholly free heap-owned slab's memory back to the TLSF.
+    fn destroy_slab(&mut self, s: *mut Slab, src: &mut dyn Source) {
+        // SAFETY: `s` is a live heap-owned descriptor on no list but `owned`.
+        unsafe {
+            let slab = &*s;
+            if slab.notified.load(Acquire) != 0 {
+                // A remote free is pushing it somewhere: whoever pops it
+                // brings it back here.
+                slab.set_place(place::FULL);
+                return;
             }
-            let psize = *b.cast::<usize>().byte_sub(8);
-            if psize < MIN_BLOCK || psize % MIN_ALIGN != 0 || b.addr() - first < psize {
-                return Err(Fault::Corrupted {
-                    block: user,
-                    at: b.addr() - 8,
-                });
+            let base = slab.base.load(Relaxed);
+            let bytes = slab.bytes();
+            let span = slab.span().cast_mut();
+            self.slabs.owned.remove(s);
+            self.map()
+                .set(base, base + bytes, span.expose_provenance() | TAG_SPAN);
+            let b = ptr::with_exposed_provenance_mut::<tlsf::Header>(base - HDR);
+            if self.tlsf.free(b, &*span) {
+                self.span_emptied(span, src);
             }
-            let prev = b.byte_sub(psize);
-            if block::size(prev) != psize {
-                return Err(Fault::Corrupted {
-                    block: user,
-                    at: prev.addr(),
-                });
-            }
-            self.check_links(prev, user)?;
-            Ok(prev)
+            self.slab_records.give(s.cast());
         }
     }
 
-    // ---- free -------------------------------------------------------------
-
-    /// Frees `p`, merging with free neighbours; a span left wholly free goes
-    /// back to `src`. Nothing is written unless `p` validates.
-    ///
-    /// # Safety
-    /// `p` may be any pointer: it is validated before use. Only memory the
-    /// heap owns is ever written.
-    pub unsafe fn free(&mut self, p: NonNull<u8>, src: &mut dyn Source) -> Result<(), Fault> {
-        let Used { b, span } = self.validate_used(p)?;
-        let secret = self.secret;
-        // SAFETY: validate_used proved `b`, its neighbours and their links intact.
+    /// Files heap-owned slab `s` by what it holds now.
+    fn settle_heap_slab(&mut self, s: *mut Slab, src: &mut dyn Source) {
+        // SAFETY: `s` is a live heap-owned descriptor; the lock is held.
+        let slab = unsafe { &*s };
+        let c = slab.class();
+        let was = slab.place.load(Relaxed);
+        let empty = slab.is_empty();
+        let now = if empty {
+            place::EMPTY
+        } else if slab.has_free() {
+            place::PARTIAL
+        } else {
+            place::FULL
+        };
+        if was == now {
+            return;
+        }
+        // SAFETY: the lock holder owns the heap's lists; `s` is on the one `was` says.
         unsafe {
-            let usable = block::size(b) - HDR;
-            let mut start = b;
-            let mut size = block::size(b);
-            if block::prev_free(b) {
-                let prev = b.byte_sub(*b.cast::<usize>().byte_sub(8));
-                self.unlink(prev);
-                start = prev;
-                size += block::size(prev);
+            match was {
+                place::PARTIAL => self.slabs.partial[c].remove(s),
+                place::EMPTY => {
+                    self.slabs.empty[c].remove(s);
+                    self.slabs.nempty[c] -= 1;
+                }
+                _ => {}
             }
-            // Leave the old header marked free, so a second free of `p` is
-            // named a double free even after the merge.
-            block::write(b, block::size(b), true, block::prev_free(b), secret);
-            let next = block::next_phys(b);
-            if block::is_free(next) {
-                self.unlink(next);
-                size += block::size(next);
+            match now {
+                place::PARTIAL => self.slabs.partial[c].push(s),
+                place::EMPTY if self.slabs.nempty[c] < KEEP_EMPTY => {
+                    self.slabs.empty[c].push(s);
+                    self.slabs.nempty[c] += 1;
+                }
+                place::EMPTY => {
+                    slab.set_place(place::FULL);
+                    self.destroy_slab(s, src);
+                    return;
+                }
+                _ => {}
             }
-            block::write(start, size, true, false, secret);
-            *block::footer(start) = size;
-            let after = block::next_phys(start);
-            block::set_prev_free(after, true, secret);
+        }
+        slab.set_place(now);
+    }
 
-            self.stats.in_use -= usable;
-            self.stats.live -= 1;
-            self.stats.total_frees += 1;
+    /// Merges the remote frees of heap-owned slabs; sends the others on.
+    fn drain_heap_pending(&mut self, src: &mut dyn Source) {
+        let mut s = slab::take_pending(&self.shared.pending);
+        while !s.is_null() {
+            // SAFETY: slabs on a pending stack are live descriptors.
+            let next = unsafe { (*s).pending_next.load(Acquire) };
+            self.reroute(src, s);
+            s = next;
+        }
+    }
 
-            let whole = start == span.first() && block::size(after) == 0;
-            if whole && span.kind.returnable() && self.release_span(span, src) {
-                return Ok(());
+    /// A slab taken off a pending stack by someone who does not own it:
+    /// the heap merges it if it is the heap's, or notifies its owner.
+    pub(crate) fn reroute(&mut self, src: &mut dyn Source, s: *mut Slab) {
+        // SAFETY: a live descriptor (it was on a stack); the lock is held, so
+        // its owner cannot change.
+        let slab = unsafe { &*s };
+        let owner = slab.owner.load(Acquire);
+        if owner.is_null() {
+            let (merged, dups) = slab.merge_remote();
+            if dups > 0 {
+                self.note_fault(Fault::DoubleFree(slab.base.load(Relaxed)));
             }
-            self.insert(start);
+            let _ = merged;
+            // Settled even when nothing new came in: a slab left empty
+            // while on a stack waits for this to be released.
+            self.settle_heap_slab(s, src);
+        } else {
+            slab.notified.store(0, SeqCst);
+            if slab.remote_count() > 0 && slab.notified.swap(1, AcqRel) == 0 {
+                // SAFETY: caches are never freed; this call set `notified`.
+                unsafe { slab::push_pending(&(*owner).pending, s) };
+            }
+        }
+    }
+
+    /// A slab for cache `c` to allocate `class` from, now owned by it.
+    pub(crate) fn give_slab(&mut self, src: &mut dyn Source, c: &Cache, class: usize) -> *mut Slab {
+        self.sample_peak();
+        self.drain_heap_pending(src);
+        // SAFETY: the lock holder owns the heap's lists.
+        let mut s = unsafe { self.slabs.partial[class].pop() };
+        if s.is_null() {
+            // SAFETY: as above.
+            s = unsafe { self.slabs.empty[class].pop() };
+            if !s.is_null() {
+                self.slabs.nempty[class] -= 1;
+            }
+        }
+        if s.is_null() {
+            s = self.new_slab(class, src);
+            if s.is_null() {
+                return s;
+            }
+        }
+        // SAFETY: `s` is a live heap-owned slab on no list but `owned`.
+        unsafe {
+            self.slabs.owned.remove(s);
+            c.owned.push(s);
+            (*s).owner.store(ptr::from_ref(c).cast_mut(), Release);
+        }
+        s
+    }
+
+    /// Cache `c` hands back slab `s`, wholly free.
+    pub(crate) fn take_back(&mut self, src: &mut dyn Source, c: &Cache, s: *mut Slab) {
+        self.sample_peak();
+        // SAFETY: `s` is a live descriptor owned by `c`, on no cache list.
+        unsafe {
+            c.owned.remove(s);
+            (*s).owner.store(ptr::null_mut(), Release);
+            self.slabs.owned.push(s);
+            (*s).set_place(place::FULL);
+        }
+        self.settle_heap_slab(s, src);
+    }
+
+    /// Takes every slab of cache `c` (not in use) back: remote frees merged,
+    /// each filed by what it holds; `c` is left owning nothing.
+    pub fn adopt_all(&mut self, src: &mut dyn Source, c: &Cache) {
+        // Pop the cache's own stack first: its slabs are then on no stack
+        // of theirs, and the others are sent on.
+        let mut p = slab::take_pending(&c.pending);
+        while !p.is_null() {
+            // SAFETY: slabs on a pending stack are live descriptors.
+            let next = unsafe { (*p).pending_next.load(Acquire) };
+            // SAFETY: as above.
+            if ptr::eq(unsafe { (*p).owner.load(Acquire) }, c) {
+                // SAFETY: as above; popped, so this call may clear `notified`.
+                unsafe { (*p).notified.store(0, SeqCst) };
+            } else {
+                self.reroute(src, p);
+            }
+            p = next;
+        }
+        loop {
+            let s = c.owned.head.load(Relaxed);
+            if s.is_null() {
+                break;
+            }
+            // SAFETY: `s` is a live descriptor owned by `c`; the lock is held
+            // and `c` is not in use, so its plain fields are stable.
+            unsafe {
+                c.owned.remove(s);
+                (*s).owner.store(ptr::null_mut(), Release);
+                self.slabs.owned.push(s);
+                let slab = &*s;
+                // Not `merge_remote`: the slab may sit on another stack
+                // (pushed while its owner was changing); that stack's
+                // popper settles it.
+                let (_, dups) = slab.merge_words();
+                if dups > 0 {
+                    self.note_fault(Fault::DoubleFree(slab.base.load(Relaxed)));
+                }
+                // The bitmap is the truth (a fork child's cache may have
+                // stopped between a bit and its count).
+                slab.recount();
+                slab.set_place(place::FULL);
+            }
+            self.settle_heap_slab(s, src);
+        }
+        c.clear();
+    }
+
+    /// A cache for a new thread or CPU: a dormant one, or a new record.
+    pub fn attach_cache(&mut self, src: &mut dyn Source) -> *mut Cache {
+        let mut c = self.caches;
+        while !c.is_null() {
+            // SAFETY: registered caches are live records.
+            let cache = unsafe { &*c };
+            if cache.attached.load(Relaxed) == 0 {
+                cache.attached.store(1, Relaxed);
+                return c;
+            }
+            c = cache.next_cache.load(Relaxed);
+        }
+        let Some(rec) = Self::take_record(PoolKind::Cache, self, src) else {
+            return ptr::null_mut();
+        };
+        let c = rec.cast::<Cache>();
+        // SAFETY: a fresh record.
+        unsafe {
+            c.write(Cache::new());
+            (*c).attached.store(1, Relaxed);
+            (*c).next_cache.store(self.caches, Relaxed);
+        }
+        self.caches = c;
+        c
+    }
+
+    /// Cache `c`'s thread ended (or its CPU went offline): its slabs come
+    /// back and it waits, dormant, for the next one.
+    pub fn detach_cache(&mut self, src: &mut dyn Source, c: &Cache) {
+        self.adopt_all(src, c);
+        c.attached.store(0, Relaxed);
+    }
+
+    /// In a child after `fork`: every attached cache but the one at address
+    /// `keep` (the forking thread's) belongs to a thread that does not
+    /// exist there; their slabs come back and the caches go dormant.
+    pub fn detach_all_but(&mut self, src: &mut dyn Source, keep: usize) {
+        let mut c = self.caches;
+        while !c.is_null() {
+            // SAFETY: registered caches are live records, never freed; none
+            // is in use but `keep`, which is skipped.
+            let cache = unsafe { &*c };
+            if c.addr() != keep && cache.attached.load(Relaxed) != 0 {
+                cache.busy.store(0, Relaxed);
+                self.detach_cache(src, cache);
+            }
+            c = cache.next_cache.load(Relaxed);
+        }
+    }
+
+    /// Every registered cache.
+    fn caches(&self) -> impl Iterator<Item = &Cache> {
+        let mut c = self.caches;
+        core::iter::from_fn(move || {
+            // SAFETY: registered caches are live records, never freed.
+            let cache = unsafe { c.as_ref()? };
+            c = cache.next_cache.load(Relaxed);
+            Some(cache)
+        })
+    }
+
+    // ---- allocation (locked path) --------------------------------------------
+
+    /// Allocates `n` bytes aligned to `align` under the lock: small blocks
+    /// from the heap's own slabs, the rest from the TLSF. `None` when memory
+    /// is exhausted, the size is too large or `align` is not a power of two.
+    pub fn alloc(&mut self, n: usize, align: usize, src: &mut dyn Source) -> Block {
+        if !align.is_power_of_two() {
+            return None;
+        }
+        let align = align.max(MIN_ALIGN);
+        if let Some(c) = class::of_aligned(n, align) {
+            if let Some(p) = self.alloc_heap_slab(c, src) {
+                return Some(p);
+            }
+        }
+        self.alloc_tlsf(n, align, src)
+    }
+
+    fn alloc_heap_slab(&mut self, class: usize, src: &mut dyn Source) -> Block {
+        self.drain_heap_pending(src);
+        // SAFETY: the lock holder owns the heap's lists.
+        let mut s = self.slabs.partial[class].head.load(Relaxed);
+        if s.is_null() {
+            // SAFETY: as above.
+            s = unsafe { self.slabs.empty[class].pop() };
+            if s.is_null() {
+                s = self.new_slab(class, src);
+                if s.is_null() {
+                    return None;
+                }
+            } else {
+                self.slabs.nempty[class] -= 1;
+            }
+            // SAFETY: a live heap-owned slab on no list.
+            unsafe {
+                (*s).set_place(place::PARTIAL);
+                self.slabs.partial[class].push(s);
+            }
+        }
+        // SAFETY: a live heap-owned slab with free objects.
+        let slab = unsafe { &*s };
+        let (p, _) = if slab.seek() { slab.take() } else { None }?;
+        if !slab.has_free() {
+            // SAFETY: `s` is on the partial list.
+            unsafe { self.slabs.partial[class].remove(s) };
+            slab.set_place(place::FULL);
+        }
+        let size = CLASS[class].size as usize;
+        self.slabs.allocs += 1;
+        self.slabs.live_bytes += size as i64;
+        self.caches_live += size;
+        self.note_peak();
+        NonNull::new(core::ptr::with_exposed_provenance_mut::<u8>(p))
+    }
+
+    /// Allocates from the TLSF (growing from `src`), whatever the size.
+    pub fn alloc_tlsf(&mut self, n: usize, align: usize, src: &mut dyn Source) -> Block {
+        if !align.is_power_of_two() {
+            return None;
+        }
+        let align = align.max(MIN_ALIGN);
+        let bsize = block_size_for(n)?;
+        let map = self.map();
+        let b = match self.tlsf.alloc(map, bsize, align, false) {
+            Some(b) => b,
+            None => {
+                let search = Tlsf::search_size(bsize, align)?;
+                let dedicated = bsize >= self.huge;
+                if !self.grow(search, dedicated, src) {
+                    return None;
+                }
+                self.tlsf.alloc(map, bsize, align, false)?
+            }
+        };
+        self.slabs.allocs += 1;
+        if !self.spans.kept.is_null() {
+            // SAFETY: the kept record is live.
+            let k = unsafe { &*self.spans.kept };
+            if k.holds(b.addr()) {
+                self.spans.kept = ptr::null_mut();
+            }
+        }
+        self.note_peak();
+        // SAFETY: `b` is a used block header; its payload is non-null.
+        Some(unsafe { NonNull::new_unchecked(b.byte_add(HDR).cast()) })
+    }
+
+    /// Notes the current use for the peak: the TLSF's own count, exact, and
+    /// the caches' as of the last slab event.
+    #[inline]
+    fn note_peak(&mut self) {
+        let now = self.tlsf.used_bytes + self.caches_live;
+        if now > self.peak {
+            self.peak = now;
+        }
+    }
+
+    /// Sums the caches' use afresh (at slab events and statistics: O(caches)).
+    fn sample_peak(&mut self) {
+        let caches: i64 = self.caches().map(|c| c.live_bytes.load(Relaxed)).sum();
+        self.caches_live = (caches + self.slabs.live_bytes).max(0) as usize;
+        self.note_peak();
+    }
+
+    fn in_use_estimate(&self) -> usize {
+        let caches: i64 = self.caches().map(|c| c.live_bytes.load(Relaxed)).sum();
+        let slabs = (caches + self.slabs.live_bytes).max(0) as usize;
+        self.tlsf.used_bytes + slabs
+    }
+
+    // ---- free (locked path) ----------------------------------------------------
+
+    /// Frees any pointer under the lock: a slab object (the heap's own, or
+    /// remotely into a cache's slab) or a TLSF block. Nothing is written
+    /// unless `p` validates.
+    pub fn free_block(&mut self, p: usize, src: &mut dyn Source) -> Result<(), Fault> {
+        let map = self.map();
+        let e = map.get(p);
+        if e & TAG_MASK == TAG_SLAB {
+            // SAFETY: slab entries point at live descriptors.
+            let s = unsafe { &*core::ptr::with_exposed_provenance::<Slab>(e & !TAG_MASK) };
+            let (w, bit) = s.locate(p).map_err(|f| cache::fault(f, p))?;
+            let size = s.size.load(Relaxed) as i64;
+            if s.owner.load(Acquire).is_null() {
+                if s.free_local(w, bit).map_err(|f| cache::fault(f, p))? {
+                    self.settle_heap_slab(ptr::from_ref(s).cast_mut(), src);
+                }
+            } else {
+                cache::free_remote(self.shared, s, w, bit).map_err(|f| cache::fault(f, p))?;
+            }
+            self.slabs.live_bytes -= size;
+            self.caches_live = self.caches_live.saturating_sub(size as usize);
+            return Ok(());
+        }
+        if e & TAG_MASK == TAG_META {
+            return Err(Fault::InvalidPointer(p));
+        }
+        let used = self.tlsf.validate_used(map, p)?;
+        let span = spans::span_ptr(map, used.b.addr()).unwrap_or(ptr::null_mut());
+        // SAFETY: validated just before.
+        if unsafe { self.tlsf.free(used.b, used.span) } {
+            self.span_emptied(span, src);
         }
         Ok(())
     }
 
-    /// Gives a wholly free span back to its source and forgets it. Returns
-    /// false if the source keeps it (then the heap keeps it too).
-    ///
-    /// # Safety
-    /// `span` is a live span whose only block is free and unlisted.
-    unsafe fn release_span(&mut self, span: Span, src: &mut dyn Source) -> bool {
-        // SAFETY: a span's base is never null; the span is unused (contract).
-        if !unsafe { src.shrink(NonNull::new_unchecked(span.base), span.len, span.kind) } {
-            return false;
-        }
-        let n = self.stats.spans;
-        let i = self
-            .live_spans()
-            .partition_point(|s| s.start() < span.start());
-        self.spans.copy_within(i + 1..n, i);
-        self.spans[n - 1] = Span::EMPTY;
-        self.stats.spans -= 1;
-        self.stats.mapped -= span.len;
-        self.grown -= span.len;
-        true
-    }
-
-    // ---- realloc ----------------------------------------------------------
-
-    /// Resizes `p` to `n` bytes: in place when shrinking or when the next
-    /// block is free and large enough, else by moving (alloc, copy, free).
-    /// `Ok(None)`: no memory, `p` untouched.
-    ///
-    /// # Safety
-    /// `p` may be any pointer: it is validated before use.
-    pub unsafe fn realloc(
-        &mut self,
-        p: NonNull<u8>,
-        n: usize,
-        src: &mut dyn Source,
-    ) -> Result<Option<NonNull<u8>>, Fault> {
-        let Used { b, .. } = self.validate_used(p)?;
-        let Some(want) = block::block_size_for(n) else {
-            return Ok(None);
-        };
-        let secret = self.secret;
-        // SAFETY: validate_used proved `b`, its successor and the links intact.
-        unsafe {
-            let cur = block::size(b);
-            let next = block::next_phys(b);
-            if want <= cur {
-                self.shrink_used(b, want);
-                return Ok(Some(p));
-            }
-            if block::is_free(next) && cur + block::size(next) >= want {
-                self.unlink(next);
-                let merged = cur + block::size(next);
-                block::write(b, merged, false, block::prev_free(b), secret);
-                block::set_prev_free(block::next_phys(b), false, secret);
-                self.stats.in_use += merged - cur;
-                self.stats.peak_in_use = self.stats.peak_in_use.max(self.stats.in_use);
-                self.shrink_used(b, want);
-                return Ok(Some(p));
-            }
-            let Some(q) = self.alloc(n, MIN_ALIGN, src)? else {
-                return Ok(None);
-            };
-            ptr::copy_nonoverlapping(p.as_ptr(), q.as_ptr(), cur - HDR);
-            self.free(p, src)?;
-            Ok(Some(q))
-        }
-    }
-
-    /// Shrinks used block `b` to `want` bytes if the cut-off tail can form a
-    /// block; the tail merges with a free successor.
-    ///
-    /// # Safety
-    /// `b` is a used block of at least `want` bytes; if its successor is
-    /// free, its links were verified.
-    unsafe fn shrink_used(&mut self, b: *mut Header, want: usize) {
-        let secret = self.secret;
-        // SAFETY: all headers touched lie inside `b`'s span (contract).
-        unsafe {
-            let cur = block::size(b);
-            if cur - want < MIN_BLOCK {
-                return;
-            }
-            let next = block::next_phys(b);
-            let mut rest_size = cur - want;
-            if block::is_free(next) {
-                self.unlink(next);
-                rest_size += block::size(next);
-            }
-            block::write(b, want, false, block::prev_free(b), secret);
-            let rest = b.byte_add(want);
-            block::write(rest, rest_size, true, false, secret);
-            *block::footer(rest) = rest_size;
-            block::set_prev_free(block::next_phys(rest), true, secret);
-            self.insert(rest);
-            self.stats.in_use -= cur - want;
-        }
-    }
-
     /// Usable bytes of block `p` (at least what was asked for).
-    ///
-    /// # Safety
-    /// `p` may be any pointer: it is validated before use.
-    pub unsafe fn usable_size(&self, p: NonNull<u8>) -> Result<usize, Fault> {
-        let Used { b, .. } = self.validate_used(p)?;
+    pub fn usable_size(&self, p: usize) -> Result<usize, Fault> {
+        if let Some(r) = cache::slab_usable(self.shared, p) {
+            return r;
+        }
+        let used = self.tlsf.validate_used(self.map(), p)?;
         // SAFETY: validated.
-        Ok(unsafe { block::size(b) } - HDR)
+        Ok(unsafe { Tlsf::usable(used.b) })
     }
-}
 
-/// A copy of a free block's links.
-struct Links2 {
-    next: *mut Header,
-    prev: *mut Header,
-}
+    /// Resizes TLSF block `p` in place when it can (shrinking, or growing
+    /// into a free neighbour). `Ok(false)`: it cannot; the caller moves it.
+    pub fn resize_in_place(&mut self, p: usize, n: usize) -> Result<bool, Fault> {
+        let used = self.tlsf.validate_used(self.map(), p)?;
+        let Some(want) = block_size_for(n) else {
+            return Ok(false);
+        };
+        // SAFETY: validated just before.
+        let ok = unsafe { self.tlsf.resize_in_place(used.b, want) };
+        if ok {
+            self.note_peak();
+        }
+        Ok(ok)
+    }
 
-impl Links2 {
-    /// # Safety
-    /// `b` is a readable free block.
-    unsafe fn read(b: *mut Header) -> Self {
-        // SAFETY: per the contract.
+    // ---- counters ---------------------------------------------------------------
+
+    /// Counters (caches aggregated; read without stopping them, so a
+    /// snapshot while other threads allocate is approximate).
+    pub fn stats(&mut self) -> HeapStats {
+        self.sample_peak();
+        let mut allocs = self.slabs.allocs;
+        for c in self.caches() {
+            allocs += c.allocs.load(Relaxed);
+        }
+        let (mut slab_free, mut slab_live_objs, mut slabs) = (0usize, 0usize, 0usize);
+        let mut count_slab = |s: &Slab| {
+            let size = s.size.load(Relaxed) as usize;
+            let count = s.count.load(Relaxed) as usize;
+            let free = (s.free_count() + s.remote_count()) as usize;
+            let free = free.min(count);
+            slab_free += free * size;
+            slab_live_objs += count - free;
+            slabs += 1;
+        };
+        // SAFETY: the lock is held while iterating owner lists.
         unsafe {
-            let l = block::links(b);
-            Self {
-                next: (*l).next,
-                prev: (*l).prev,
+            for s in self.slabs.owned.iter() {
+                count_slab(&*s);
+            }
+            for c in self.caches() {
+                for s in c.owned.iter() {
+                    count_slab(&*s);
+                }
             }
         }
+        let live = self.tlsf.used_blocks + slab_live_objs;
+        HeapStats {
+            in_use: self.in_use_estimate(),
+            free: self.tlsf.free_bytes + slab_free,
+            mapped: self.spans.mapped,
+            peak_in_use: self.peak,
+            live,
+            spans: self.spans.count,
+            total_allocs: allocs,
+            total_frees: allocs.saturating_sub(live as u64),
+            metadata: self.meta.bytes,
+            slabs,
+        }
     }
+}
+
+#[derive(Clone, Copy)]
+enum PoolKind {
+    Span,
+    Slab,
+    Cache,
 }

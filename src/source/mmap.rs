@@ -29,6 +29,10 @@ pub fn grow(min: usize) -> Option<(NonNull<u8>, usize)> {
 /// # Safety
 /// `base`/`len` must be exactly a mapping `grow` made, no longer in use.
 pub unsafe fn shrink(base: NonNull<u8>, len: usize) -> bool {
+    // Runs inside `free`, which must leave errno as it was (POSIX 2024).
+    let saved = crate::platform::host::errno();
     // SAFETY: per the contract, this is our own mapping.
-    unsafe { munmap(base.as_ptr().cast(), len) == 0 }
+    let ok = unsafe { munmap(base.as_ptr().cast(), len) == 0 };
+    crate::platform::host::set_errno(saved);
+    ok
 }

@@ -1,4 +1,5 @@
-//! Block layout: boundary-tagged blocks with self-checking headers.
+//! Block layout of the TLSF back end: boundary-tagged blocks with
+//! self-checking headers.
 //!
 //! ```text
 //!  used block                         free block
@@ -16,10 +17,16 @@
 //!   16, at least [`MIN_BLOCK`]; the low 4 bits hold flags.
 //! * `check = word ^ address ^ secret`: a header overwritten by an overrun,
 //!   or a pointer memshim never returned, fails this test with near
-//!   certainty, so faults are reported instead of followed.
+//!   certainty, so faults are reported instead of followed. Nothing derived
+//!   from the secret is ever left in memory `malloc` hands out: headers
+//!   absorbed by a merge are rewritten as *stale* markers (see [`write_stale`]),
+//!   which carry no secret.
 //! * `PREV_FREE` says the block before is free and its size is in the
 //!   footer just before this header: merging with the previous block is
-//!   O(1), without searching for it.
+//!   O(1), without searching for it. The footer is only trusted after it is
+//!   bounds-checked against the span and matched by that block's header.
+//! * `INTERNAL` marks a block the heap uses itself (a slab, a metadata
+//!   chunk): never freed through the user's pointer.
 //! * Each span ends with a sentinel header of size 0 (never free), so the
 //!   last block's successor is always readable.
 
@@ -34,7 +41,10 @@ pub(crate) const MAX_BLOCK: usize = 1 << 62;
 
 const FREE: usize = 1;
 const PREV_FREE: usize = 2;
+const INTERNAL: usize = 4;
 const FLAGS: usize = ALIGN - 1;
+/// The word of a stale header (a block absorbed by a merge): not a size.
+const STALE: usize = 0x5374_616c_6546_7265 & !FLAGS;
 
 /// A block header.
 #[repr(C)]
@@ -63,14 +73,86 @@ pub fn block_size_for(n: usize) -> Option<usize> {
     (s <= MAX_BLOCK).then_some(s)
 }
 
-/// Writes a header. Every header write goes through here so `check` is
-/// always consistent with `word`.
+/// Writes the header of a used block.
 ///
 /// # Safety
 /// `b` must be valid for writing 16 bytes.
 #[inline]
-pub unsafe fn write(b: *mut Header, size: usize, free: bool, prev_free: bool, secret: usize) {
-    let word = size | if free { FREE } else { 0 } | if prev_free { PREV_FREE } else { 0 };
+pub unsafe fn write_used(
+    b: *mut Header,
+    size: usize,
+    prev_free: bool,
+    internal: bool,
+    secret: usize,
+) {
+    let word = size | flag(prev_free, PREV_FREE) | flag(internal, INTERNAL);
+    // SAFETY: caller guarantees `b` is writable.
+    unsafe { seal(b, word, secret) }
+}
+
+/// Writes the header and the footer of a free block: the one place a free
+/// block's boundary tags are formed.
+///
+/// # Safety
+/// `b..b+size` must be writable and `size >= MIN_BLOCK`.
+#[inline]
+pub unsafe fn write_free(b: *mut Header, size: usize, prev_free: bool, secret: usize) {
+    debug_assert!(size >= MIN_BLOCK);
+    // SAFETY: caller guarantees the whole block is writable.
+    unsafe {
+        seal(b, size | FREE | flag(prev_free, PREV_FREE), secret);
+        *b.byte_add(size - 8).cast::<usize>() = size;
+    }
+}
+
+/// Writes a span's end sentinel (size 0, used, never merged).
+///
+/// # Safety
+/// `b` must be valid for writing 16 bytes.
+#[inline]
+pub unsafe fn write_sentinel(b: *mut Header, prev_free: bool, secret: usize) {
+    // SAFETY: caller guarantees `b` is writable.
+    unsafe { seal(b, flag(prev_free, PREV_FREE), secret) }
+}
+
+/// Marks the header of a block absorbed by a merge as stale: a second free
+/// of its pointer is then named a double free, and the memory carries no
+/// value derived from the secret when `malloc` hands it out again.
+///
+/// # Safety
+/// `b` must be valid for writing 16 bytes.
+#[inline]
+pub unsafe fn write_stale(b: *mut Header) {
+    // SAFETY: caller guarantees `b` is writable.
+    unsafe {
+        (*b).word = STALE;
+        (*b).check = STALE ^ b.addr();
+    }
+}
+
+/// Whether the header at `b` is a stale marker.
+///
+/// # Safety
+/// `b` must be valid for reading 16 bytes.
+#[inline]
+pub unsafe fn is_stale(b: *const Header) -> bool {
+    // SAFETY: caller guarantees `b` is readable.
+    unsafe { (*b).word == STALE && (*b).check == STALE ^ b.addr() }
+}
+
+#[inline]
+fn flag(on: bool, bit: usize) -> usize {
+    if on {
+        bit
+    } else {
+        0
+    }
+}
+
+/// # Safety
+/// `b` must be valid for writing 16 bytes.
+#[inline]
+unsafe fn seal(b: *mut Header, word: usize, secret: usize) {
     // SAFETY: caller guarantees `b` is writable.
     unsafe {
         (*b).word = word;
@@ -118,6 +200,16 @@ pub unsafe fn prev_free(b: *const Header) -> bool {
     unsafe { (*b).word & PREV_FREE != 0 }
 }
 
+/// Whether the heap uses the block itself.
+///
+/// # Safety
+/// `b` must be a readable header.
+#[inline]
+pub unsafe fn is_internal(b: *const Header) -> bool {
+    // SAFETY: caller guarantees `b` is readable.
+    unsafe { (*b).word & INTERNAL != 0 }
+}
+
 /// Rewrites only the `PREV_FREE` flag of `b`.
 ///
 /// # Safety
@@ -125,7 +217,10 @@ pub unsafe fn prev_free(b: *const Header) -> bool {
 #[inline]
 pub unsafe fn set_prev_free(b: *mut Header, prev_free: bool, secret: usize) {
     // SAFETY: caller guarantees `b` is a valid writable header.
-    unsafe { write(b, size(b), is_free(b), prev_free, secret) }
+    unsafe {
+        let word = ((*b).word & !PREV_FREE) | flag(prev_free, PREV_FREE);
+        seal(b, word, secret)
+    }
 }
 
 /// The block physically after `b`.
@@ -138,14 +233,15 @@ pub unsafe fn next_phys(b: *mut Header) -> *mut Header {
     unsafe { b.byte_add(size(b)) }
 }
 
-/// The footer slot of a free block `b` (its last 8 bytes).
+/// The size a free block's footer records (the 8 bytes before `b`, for the
+/// block before `b`).
 ///
 /// # Safety
-/// `b` must be a valid header of a block at least `MIN_BLOCK` long.
+/// The 8 bytes before `b` must be readable.
 #[inline]
-pub unsafe fn footer(b: *mut Header) -> *mut usize {
-    // SAFETY: size >= MIN_BLOCK, so the slot lies inside the block.
-    unsafe { b.byte_add(size(b) - 8).cast() }
+pub unsafe fn footer_before(b: *const Header) -> usize {
+    // SAFETY: caller guarantees the slot is readable.
+    unsafe { *b.cast::<usize>().byte_sub(8) }
 }
 
 /// The free-list links of a free block.
@@ -155,15 +251,5 @@ pub unsafe fn footer(b: *mut Header) -> *mut usize {
 #[inline]
 pub unsafe fn links(b: *mut Header) -> *mut Links {
     // SAFETY: the links follow the header inside the block (MIN_BLOCK >= 48).
-    unsafe { b.byte_add(HDR).cast() }
-}
-
-/// The payload a block's owner sees.
-///
-/// # Safety
-/// `b` must be a block header.
-#[inline]
-pub unsafe fn payload(b: *mut Header) -> *mut u8 {
-    // SAFETY: the payload starts right after the header, inside the block.
     unsafe { b.byte_add(HDR).cast() }
 }

@@ -1,0 +1,448 @@
+//! Caches: the lock-free front end, one per thread (host) or CPU (kernel).
+//!
+//! A cache owns slabs. For each size class it allocates from one *active*
+//! slab and keeps a list of *partial* slabs it owns; its full slabs are on
+//! no list until a free makes room in them. Its owner allocates and frees
+//! in its slabs with plain loads and stores: no atomic instruction and no
+//! lock. A block freed by another thread is marked in its slab's remote
+//! bitmap with one atomic OR, and the slab is pushed (once) onto the owning
+//! cache's pending stack; the owner merges those frees in one batch when it
+//! runs out of room. Slabs come from, and wholly free slabs go back to, the
+//! heap under its lock: one lock round trip per slab, not per block.
+//!
+//! Which cache a caller uses is the platform's business (`crate::global`):
+//! a thread-local pointer on the host, the CPU number in a kernel. Everything
+//! here takes the cache as an argument, so tests drive several at once.
+
+use super::class::{self, CLASS, CLASSES};
+use super::pagemap::{TAG_MASK, TAG_SLAB};
+use super::slab::{self, place, List, Owned, Slab, SlabFault};
+use super::{Fault, Heap, Shared};
+use crate::source::Source;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
+
+/// A cache. Lives in a metadata page; never freed (a cache whose thread
+/// ended is *dormant* and is reused by the next thread).
+#[repr(C, align(64))]
+pub struct Cache {
+    /// Set while its owner is inside a cache operation: a signal handler or
+    /// an interrupt that calls memshim then takes the locked path instead
+    /// of touching the cache half-way through.
+    pub busy: AtomicU32,
+    /// The slab of the last allocation or free: a free inside it skips the
+    /// page-map walk. Always a slab this cache owns, or [`slab::NO_SLAB`].
+    recent: AtomicPtr<Slab>,
+    /// Per class: the slab allocations come from ([`slab::NO_SLAB`]: none).
+    active: [AtomicPtr<Slab>; CLASSES],
+    partial: [List; CLASSES],
+    /// Slabs of this cache with remote frees to merge.
+    pub pending: AtomicPtr<Slab>,
+    /// Blocks allocated through this cache (frees are counted as
+    /// allocations minus live blocks, from the slabs' bitmaps).
+    pub allocs: AtomicU64,
+    /// Bytes allocated minus bytes freed through this cache.
+    pub live_bytes: AtomicI64,
+    /// Every slab the cache owns (changed under the heap lock only).
+    pub owned: Owned,
+    /// Whether a thread or CPU uses the cache (under the heap lock).
+    pub attached: AtomicU32,
+    /// The registry of caches (under the heap lock).
+    pub next_cache: AtomicPtr<Cache>,
+}
+
+impl Cache {
+    /// A new, detached cache owning nothing.
+    pub const fn new() -> Self {
+        Self {
+            busy: AtomicU32::new(0),
+            recent: AtomicPtr::new(ptr::from_ref(&slab::NO_SLAB).cast_mut()),
+            active: [const { AtomicPtr::new(ptr::from_ref(&slab::NO_SLAB).cast_mut()) }; CLASSES],
+            partial: [const { List::new() }; CLASSES],
+            pending: AtomicPtr::new(ptr::null_mut()),
+            allocs: AtomicU64::new(0),
+            live_bytes: AtomicI64::new(0),
+            owned: Owned::new(),
+            attached: AtomicU32::new(0),
+            next_cache: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    #[inline(always)]
+    fn note_alloc(&self, size: usize) {
+        self.allocs.store(self.allocs.load(Relaxed) + 1, Relaxed);
+        self.live_bytes
+            .store(self.live_bytes.load(Relaxed) + size as i64, Relaxed);
+    }
+
+    #[inline(always)]
+    fn note_free(&self, size: usize) {
+        self.live_bytes
+            .store(self.live_bytes.load(Relaxed) - size as i64, Relaxed);
+    }
+
+    /// Forgets every slab (after the heap took them all back).
+    pub(super) fn clear(&self) {
+        self.recent.store(slab::no_slab(), Relaxed);
+        for c in 0..CLASSES {
+            self.active[c].store(slab::no_slab(), Relaxed);
+            self.partial[c].head.store(ptr::null_mut(), Relaxed);
+        }
+    }
+
+    /// Forgets `s` as the recent slab (it is leaving the cache).
+    pub(super) fn forget(&self, s: *mut Slab) {
+        if self.recent.load(Relaxed) == s {
+            self.recent.store(slab::no_slab(), Relaxed);
+        }
+    }
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: a cache's plain-store fields are written only by the one thread or
+// CPU that owns it at the time; everything shared is atomic.
+unsafe impl Sync for Cache {}
+
+/// What the front end needs from its surroundings: the lock-free shared
+/// state and a way to run code under the heap lock.
+pub trait Backend {
+    /// The page map and the heap's pending stack.
+    fn shared(&self) -> &Shared;
+    /// Runs `f` with the heap and its page source, under the heap lock.
+    fn locked<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> R;
+}
+
+/// Takes a block of class `class` from the active slab of cache `c`, if
+/// its current word has one: the whole fast path, no lock, no atomic.
+///
+/// The caller owns `c` for the duration (and has set its `busy` flag).
+#[inline(always)]
+pub fn alloc_fast(c: &Cache, class: usize) -> Option<NonNull<u8>> {
+    let s = c.active[class].load(Relaxed);
+    // SAFETY: a cache's active slots hold live descriptors it owns (or NO_SLAB).
+    let slab = unsafe { &*s };
+    let (p, size) = slab.take()?;
+    c.recent.store(s, Relaxed);
+    c.note_alloc(size);
+    // SAFETY: slab objects are never at address 0.
+    Some(unsafe { NonNull::new_unchecked(core::ptr::with_exposed_provenance_mut::<u8>(p)) })
+}
+
+/// Allocates a block of class `class` from cache `c`. `None`: no memory.
+///
+/// The caller owns `c` for the duration (and has set its `busy` flag).
+#[inline(always)]
+pub fn alloc<B: Backend>(b: &B, c: &Cache, class: usize) -> Option<NonNull<u8>> {
+    match alloc_fast(c, class) {
+        Some(p) => Some(p),
+        None => alloc_slow(b, c, class),
+    }
+}
+
+/// [`alloc`] when the active slab's current word is empty.
+#[inline(never)]
+#[cold]
+pub fn alloc_slow<B: Backend>(b: &B, c: &Cache, class: usize) -> Option<NonNull<u8>> {
+    let size = CLASS[class].size as usize;
+    if let Some(p) = refill(b, c, class) {
+        c.note_alloc(size);
+        return NonNull::new(core::ptr::with_exposed_provenance_mut::<u8>(p));
+    }
+    // No slab to be had: the block comes from the TLSF (under pressure, a
+    // small block there beats failing), aligned as well as any object of
+    // the class would have been (and counted by the TLSF, not the cache).
+    let align = (1usize << size.trailing_zeros()).min(super::pagemap::PAGE);
+    b.locked(|h, src| h.alloc_tlsf(size, align, src))
+}
+
+/// Finds room in class `class` and takes one object: the active slab's
+/// other words, merged remote frees, a partial slab, then the heap.
+fn refill<B: Backend>(b: &B, c: &Cache, class: usize) -> Option<usize> {
+    let cur = c.active[class].load(Relaxed);
+    // SAFETY: the active slot holds a live descriptor `c` owns (or NO_SLAB,
+    // which has no free words).
+    let slab = unsafe { &*cur };
+    if slab.seek() {
+        return slab.take().map(|t| t.0);
+    }
+    drain_pending(b, c);
+    // Draining never releases the active slab.
+    if slab.seek() {
+        return slab.take().map(|t| t.0);
+    }
+    // SAFETY: the partial list is `c`'s own.
+    let mut next = unsafe { c.partial[class].pop() };
+    if next.is_null() {
+        next = b.locked(|h, src| h.give_slab(src, c, class));
+        if next.is_null() {
+            return None;
+        }
+    }
+    if cur != slab::no_slab() {
+        // Exhausted: it waits, full, for frees to make room.
+        slab.set_place(place::FULL);
+    }
+    // SAFETY: `next` is a live descriptor `c` now owns.
+    let s = unsafe { &*next };
+    s.set_place(place::ACTIVE);
+    c.active[class].store(next, Relaxed);
+    if s.seek() {
+        s.take().map(|t| t.0)
+    } else {
+        None
+    }
+}
+
+/// Merges every remote free pushed to `c` (its owner only).
+pub fn drain_pending<B: Backend>(b: &B, c: &Cache) {
+    let mut s = slab::take_pending(&c.pending);
+    while !s.is_null() {
+        // SAFETY: slabs on a pending stack are live descriptors (a slab is
+        // never destroyed while `notified` is set).
+        let slab = unsafe { &*s };
+        let next = slab.pending_next.load(Acquire);
+        if ptr::eq(slab.owner.load(Acquire), c) {
+            let (merged, dups) = slab.merge_remote();
+            if dups > 0 {
+                b.locked(|h, _| h.note_fault(Fault::DoubleFree(slab.base.load(Relaxed))));
+            }
+            if merged > 0 {
+                settle(b, c, s);
+            }
+        } else {
+            // Pushed while another owner had it: the heap routes it on.
+            b.locked(|h, src| h.reroute(src, s));
+        }
+        s = next;
+    }
+}
+
+/// After frees into slab `s` (owned by `c`): files it by what it holds now.
+fn settle<B: Backend>(b: &B, c: &Cache, s: *mut Slab) {
+    // SAFETY: `s` is a live descriptor `c` owns.
+    let slab = unsafe { &*s };
+    let class = slab.class();
+    match slab.place.load(Relaxed) {
+        place::FULL => {
+            if slab.is_empty() {
+                c.forget(s);
+                b.locked(|h, src| h.take_back(src, c, s));
+            } else {
+                slab.set_place(place::PARTIAL);
+                // SAFETY: `c` owns its partial lists; `s` is on none.
+                unsafe { c.partial[class].push(s) };
+            }
+        }
+        place::PARTIAL if slab.is_empty() => {
+            // SAFETY: `s` is on `c`'s partial list for its class.
+            unsafe { c.partial[class].remove(s) };
+            c.forget(s);
+            b.locked(|h, src| h.take_back(src, c, s));
+        }
+        _ => {}
+    }
+}
+
+/// Frees `a` into a slab cache `c` owns, if it is a live object of one and
+/// nothing about it needs reporting: the whole fast path, no lock, no
+/// atomic, no call. `false`, with nothing changed: anything else (another
+/// owner's slab, a TLSF block, a slab the owner watches, a fault) — the
+/// caller takes [`free`].
+///
+/// The caller owns `c` for the duration (and has set its `busy` flag).
+#[inline(always)]
+pub fn free_fast(shared: &Shared, c: &Cache, a: usize) -> bool {
+    let mut s = c.recent.load(Relaxed);
+    // SAFETY: `recent` is a live descriptor `c` owns, or NO_SLAB.
+    let mut off = a.wrapping_sub(unsafe { &*s }.base.load(Relaxed));
+    // SAFETY: as above.
+    if off >= unsafe { &*s }.limit.load(Relaxed) as usize {
+        let e = shared.map.get(a);
+        if e & TAG_MASK != TAG_SLAB {
+            return false;
+        }
+        s = core::ptr::with_exposed_provenance_mut::<Slab>(e & !TAG_MASK);
+        // SAFETY: slab entries point at live slab descriptors.
+        let slab = unsafe { &*s };
+        off = a.wrapping_sub(slab.base.load(Relaxed));
+        if off >= slab.limit.load(Relaxed) as usize || !ptr::eq(slab.owner.load(Relaxed), c) {
+            return false;
+        }
+        c.recent.store(s, Relaxed);
+    }
+    // SAFETY: `s` is a live descriptor `c` owns (checked, or `recent`).
+    let slab = unsafe { &*s };
+    let Some((w, bit)) = slab.object(off) else {
+        return false;
+    };
+    if !slab.free_quiet(w, bit) {
+        return false;
+    }
+    c.note_free(slab.size.load(Relaxed) as usize);
+    true
+}
+
+/// Frees `p` through cache `c`: a slab object of its own as [`free_fast`]
+/// does, of another owner's slab with one atomic OR (no lock), anything
+/// else under the lock. Faults are returned, nothing written.
+///
+/// The caller owns `c` for the duration (and has set its `busy` flag).
+pub fn free<B: Backend>(b: &B, c: &Cache, p: NonNull<u8>) -> Result<(), Fault> {
+    let a = p.as_ptr().addr();
+    if free_fast(b.shared(), c, a) {
+        return Ok(());
+    }
+    let e = b.shared().map.get(a);
+    if e & TAG_MASK != TAG_SLAB {
+        return b.locked(|h, src| h.free_block(a, src));
+    }
+    // SAFETY: slab entries point at live slab descriptors.
+    let s = unsafe { &*core::ptr::with_exposed_provenance::<Slab>(e & !TAG_MASK) };
+    let (w, bit) = s.locate(a).map_err(|f| fault(f, a))?;
+    let size = s.size.load(Relaxed) as usize;
+    if ptr::eq(s.owner.load(Relaxed), c) {
+        if s.free_local(w, bit).map_err(|f| fault(f, a))? {
+            settle(b, c, ptr::from_ref(s).cast_mut());
+        }
+    } else {
+        free_remote(b.shared(), s, w, bit).map_err(|f| fault(f, a))?;
+    }
+    c.note_free(size);
+    Ok(())
+}
+
+/// Frees object (w, bit) of a slab its caller does not own.
+pub fn free_remote(shared: &Shared, s: &Slab, w: usize, bit: u64) -> Result<(), SlabFault> {
+    if s.free_remote(w, bit)? {
+        let owner = s.owner.load(Acquire);
+        // SAFETY: caches are never freed; a null owner means the heap's stack.
+        let stack = unsafe { owner.as_ref() }.map_or(&shared.pending, |o| &o.pending);
+        // SAFETY: this call set `notified`, so the slab is on no stack.
+        unsafe { slab::push_pending(stack, ptr::from_ref(s).cast_mut()) };
+    }
+    Ok(())
+}
+
+/// The fault for a slab pointer that failed.
+pub fn fault(f: SlabFault, a: usize) -> Fault {
+    match f {
+        SlabFault::Interior => Fault::InvalidPointer(a),
+        SlabFault::DoubleFree => Fault::DoubleFree(a),
+    }
+}
+
+/// Usable size of `p` when it is a slab object (lock-free), else `None`
+/// (the caller asks the heap).
+pub fn slab_usable(shared: &Shared, p: usize) -> Option<Result<usize, Fault>> {
+    let e = shared.map.get(p);
+    if e & TAG_MASK != TAG_SLAB {
+        return None;
+    }
+    // SAFETY: slab entries point at live slab descriptors.
+    let s = unsafe { &*core::ptr::with_exposed_provenance::<Slab>(e & !TAG_MASK) };
+    Some(match s.locate(p) {
+        Ok((w, bit)) => {
+            let live = (s.free[w].load(Relaxed) | s.remote[w].load(Relaxed)) & bit == 0;
+            if live {
+                Ok(s.size.load(Relaxed) as usize)
+            } else {
+                Err(Fault::DoubleFree(p))
+            }
+        }
+        Err(f) => Err(fault(f, p)),
+    })
+}
+
+/// The class for a request, if slabs serve it.
+#[inline(always)]
+pub fn class_for(n: usize) -> Option<usize> {
+    (n <= class::SMALL_MAX).then(|| class::of(n))
+}
+
+/// Gives every slab of cache `c` back to the heap (its thread ended, its CPU
+/// went offline, or a trim): merged, filed and released under the lock.
+/// The cache must not be in use.
+pub fn flush<B: Backend>(b: &B, c: &Cache) {
+    drain_pending(b, c);
+    b.locked(|h, src| h.adopt_all(src, c));
+}
+
+/// Allocates `size` bytes aligned to `align` (a power of two): through
+/// cache `c` when the class allows, else under the lock. `None`: no memory.
+pub fn alloc_any<B: Backend>(
+    b: &B,
+    c: Option<&Cache>,
+    size: usize,
+    align: usize,
+) -> Option<NonNull<u8>> {
+    if !align.is_power_of_two() {
+        return None;
+    }
+    let align = align.max(super::MIN_ALIGN);
+    if let (Some(c), Some(class)) = (c, class::of_aligned(size, align)) {
+        return alloc(b, c, class);
+    }
+    b.locked(|h, src| h.alloc(size, align, src))
+}
+
+/// Frees `p`: through cache `c` if given, else under the lock.
+pub fn free_any<B: Backend>(b: &B, c: Option<&Cache>, p: NonNull<u8>) -> Result<(), Fault> {
+    match c {
+        Some(c) => free(b, c, p),
+        None => b.locked(|h, src| h.free_block(p.as_ptr().addr(), src)),
+    }
+}
+
+/// Usable bytes of block `p` (at least what was asked for).
+pub fn usable_any<B: Backend>(b: &B, p: usize) -> Result<usize, Fault> {
+    match slab_usable(b.shared(), p) {
+        Some(r) => r,
+        None => b.locked(|h, _| h.usable_size(p)),
+    }
+}
+
+/// Resizes `p` to `size` bytes (not 0): in place when it still fits its
+/// slab object (and would not leave more than half of it unused) or the
+/// TLSF neighbour allows, else by moving (alloc, copy, free). `Ok(None)`:
+/// no memory, `p` untouched.
+pub fn realloc_any<B: Backend>(
+    b: &B,
+    c: Option<&Cache>,
+    p: NonNull<u8>,
+    size: usize,
+) -> Result<Option<NonNull<u8>>, Fault> {
+    let a = p.as_ptr().addr();
+    let old = match slab_usable(b.shared(), a) {
+        Some(r) => {
+            let usable = r?;
+            if size <= usable && size > usable / 2 {
+                return Ok(Some(p));
+            }
+            usable
+        }
+        None => {
+            let r = b.locked(|h, _| match h.resize_in_place(a, size) {
+                Ok(true) => Ok(None),
+                Ok(false) => h.usable_size(a).map(Some),
+                Err(f) => Err(f),
+            })?;
+            match r {
+                None => return Ok(Some(p)),
+                Some(usable) => usable,
+            }
+        }
+    };
+    let Some(q) = alloc_any(b, c, size, super::MIN_ALIGN) else {
+        return Ok(None);
+    };
+    // SAFETY: both blocks are live and at least min(old, size) long; they
+    // are distinct blocks, so they do not overlap.
+    unsafe { ptr::copy_nonoverlapping(p.as_ptr(), q.as_ptr(), old.min(size)) };
+    free_any(b, c, p)?;
+    Ok(Some(q))
+}

@@ -1,0 +1,564 @@
+//! Slabs: page runs of equal-size objects, described out of band.
+//!
+//! A slab's descriptor lives in a metadata page and is found from any
+//! object address through the page map, so validating a pointer is O(1) and
+//! exact: the offset from the slab's base must be a whole number of objects
+//! (one multiply by a reciprocal), and the object's bit says whether it is
+//! allocated. Nothing about a slab is stored in user memory.
+//!
+//! Ownership. A slab belongs to one owner at a time: a cache (one thread or
+//! CPU), or the heap itself (`owner` null, under the heap lock). Only the
+//! owner writes `free` (1 = free) and `nfree`, with plain stores. Anyone
+//! else frees by setting the object's bit in `remote` with one atomic OR,
+//! which also proves exactly whether the object was already free; the
+//! first such free since the owner last looked pushes the slab onto the
+//! owner's pending stack, and the owner merges `remote` into `free` in one
+//! batch when it needs memory.
+
+use super::cache::Cache;
+use super::class::{Class, CLASS};
+use super::spans::Span;
+use core::ptr;
+use core::sync::atomic::{
+    AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::*,
+};
+
+/// Bitmap words per slab (64 objects each).
+pub(crate) const WORDS: usize = super::class::MAX_OBJECTS / 64;
+const _: () = assert!(WORDS.is_power_of_two());
+
+/// Where a slab is, for its owner's bookkeeping.
+pub mod place {
+    /// Its owner allocates from it (a cache's active slab).
+    pub(crate) const ACTIVE: u8 = 0;
+    /// On its owner's partial list: some objects free.
+    pub(crate) const PARTIAL: u8 = 1;
+    /// No free object the owner knows of; on no list.
+    pub(crate) const FULL: u8 = 2;
+    /// Wholly free, kept by the heap for reuse.
+    pub(crate) const EMPTY: u8 = 3;
+}
+
+/// A slab descriptor.
+#[repr(C, align(64))]
+pub struct Slab {
+    // -- line 0: what the owner touches on every allocation and free.
+    /// Free objects (1 = free). Written by the owner only.
+    pub free: [AtomicU64; WORDS],
+    /// Address of object 0 (page-aligned).
+    pub base: AtomicUsize,
+    /// `ceil(2^32 / size)`.
+    pub recip: AtomicU32,
+    /// `count * size`: offsets at or past it are not objects.
+    pub limit: AtomicU32,
+    /// Object size.
+    pub size: AtomicU32,
+    /// Objects not in `free` (owner only): allocated, or freed remotely
+    /// and not merged yet.
+    pub used: AtomicU32,
+    /// Word the owner allocates from next (below `WORDS`).
+    pub cursor: AtomicU32,
+    /// What a free must tell the owner ([`WATCH_EMPTY`], [`WATCH_FULL`]);
+    /// 0 for the active slab, so its frees never leave the fast path.
+    pub watch: AtomicU32,
+
+    // -- line 1: the owner's bookkeeping (rarely touched).
+    /// The owning cache; null: the heap (under its lock).
+    pub owner: AtomicPtr<Cache>,
+    /// Size class.
+    pub class: AtomicU8,
+    /// See [`place`].
+    pub place: AtomicU8,
+    /// Objects in the slab.
+    pub count: AtomicU16,
+    span: AtomicPtr<Span>,
+    /// The owner's partial list (or the heap's partial/empty lists).
+    pub prev: AtomicPtr<Slab>,
+    /// See `prev`.
+    pub next: AtomicPtr<Slab>,
+    /// The owner's list of every slab it owns (changed under the lock only).
+    pub oprev: AtomicPtr<Slab>,
+    /// See `oprev`.
+    pub onext: AtomicPtr<Slab>,
+    _pad: [u64; 1],
+
+    // -- line 2: what other threads write.
+    /// Objects freed by non-owners, not yet merged into `free`.
+    pub remote: [AtomicU64; WORDS],
+    /// Set by the first remote free after the owner last merged; the slab
+    /// is then on (or about to be pushed onto) a pending stack.
+    pub notified: AtomicU32,
+    /// Link of the pending stack.
+    pub pending_next: AtomicPtr<Slab>,
+}
+
+const _: () = assert!(core::mem::offset_of!(Slab, owner) == 64);
+const _: () = assert!(core::mem::offset_of!(Slab, remote) == 128);
+const _: () = assert!(core::mem::size_of::<Slab>() == 192);
+
+/// The slab no cache slot is ever empty of: no objects, no free bits, a
+/// `limit` of 0 (so no address is inside it). Caches point at it instead
+/// of null, which keeps a branch off every fast path.
+pub static NO_SLAB: Slab = Slab::none();
+
+/// [`NO_SLAB`] as the pointer cache slots hold.
+#[inline(always)]
+pub fn no_slab() -> *mut Slab {
+    ptr::from_ref(&NO_SLAB).cast_mut()
+}
+
+/// `watch`: the owner wants to know when `used` reaches 0.
+pub(crate) const WATCH_EMPTY: u32 = 1;
+/// `watch`: the owner wants to know of the first free (the slab was full).
+pub(crate) const WATCH_FULL: u32 = 2;
+
+/// A fault found on a slab object.
+pub enum SlabFault {
+    /// Not the start of an object of this slab.
+    Interior,
+    /// The object is already free.
+    DoubleFree,
+}
+
+impl Slab {
+    const fn none() -> Slab {
+        Slab {
+            free: [const { AtomicU64::new(0) }; WORDS],
+            base: AtomicUsize::new(0),
+            recip: AtomicU32::new(0),
+            limit: AtomicU32::new(0),
+            size: AtomicU32::new(0),
+            used: AtomicU32::new(0),
+            cursor: AtomicU32::new(0),
+            watch: AtomicU32::new(0),
+            owner: AtomicPtr::new(ptr::null_mut()),
+            class: AtomicU8::new(0),
+            place: AtomicU8::new(place::ACTIVE),
+            count: AtomicU16::new(0),
+            span: AtomicPtr::new(ptr::null_mut()),
+            prev: AtomicPtr::new(ptr::null_mut()),
+            next: AtomicPtr::new(ptr::null_mut()),
+            oprev: AtomicPtr::new(ptr::null_mut()),
+            onext: AtomicPtr::new(ptr::null_mut()),
+            _pad: [0; 1],
+            remote: [const { AtomicU64::new(0) }; WORDS],
+            notified: AtomicU32::new(0),
+            pending_next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Initialises a descriptor for a fresh slab of class `class` at `base`
+    /// (every object free), owned by `owner`, placed as `place`.
+    ///
+    /// # Safety
+    /// `s` is writable memory for one descriptor, not shared yet.
+    pub unsafe fn init(s: *mut Slab, class: usize, base: usize, span: *const Span) {
+        let c: &Class = &CLASS[class];
+        let full = |w: usize| -> u64 {
+            let bits = (c.count as usize).saturating_sub(w * 64).min(64);
+            if bits == 64 {
+                !0
+            } else {
+                (1u64 << bits) - 1
+            }
+        };
+        // SAFETY: per the contract.
+        unsafe {
+            s.write(Slab {
+                free: core::array::from_fn(|w| AtomicU64::new(full(w))),
+                base: AtomicUsize::new(base),
+                recip: AtomicU32::new(c.recip),
+                limit: AtomicU32::new(c.count * c.size),
+                size: AtomicU32::new(c.size),
+                used: AtomicU32::new(0),
+                cursor: AtomicU32::new(0),
+                watch: AtomicU32::new(0),
+                owner: AtomicPtr::new(ptr::null_mut()),
+                class: AtomicU8::new(class as u8),
+                place: AtomicU8::new(place::EMPTY),
+                count: AtomicU16::new(c.count as u16),
+                span: AtomicPtr::new(span.cast_mut()),
+                prev: AtomicPtr::new(ptr::null_mut()),
+                next: AtomicPtr::new(ptr::null_mut()),
+                oprev: AtomicPtr::new(ptr::null_mut()),
+                onext: AtomicPtr::new(ptr::null_mut()),
+                _pad: [0; 1],
+                remote: [const { AtomicU64::new(0) }; WORDS],
+                notified: AtomicU32::new(0),
+                pending_next: AtomicPtr::new(ptr::null_mut()),
+            })
+        };
+    }
+
+    /// The span the slab's memory was carved from.
+    #[inline]
+    pub fn span(&self) -> *const Span {
+        self.span.load(Relaxed)
+    }
+
+    /// Bytes of the slab (whole pages).
+    pub fn bytes(&self) -> usize {
+        CLASS[self.class()].pages as usize * super::pagemap::PAGE
+    }
+
+    /// Size class.
+    #[inline]
+    pub fn class(&self) -> usize {
+        self.class.load(Relaxed) as usize
+    }
+
+    /// The (word, bit) of the object starting at `a`.
+    #[inline(always)]
+    pub fn locate(&self, a: usize) -> Result<(usize, u64), SlabFault> {
+        let off = a.wrapping_sub(self.base.load(Relaxed));
+        if off >= self.limit.load(Relaxed) as usize {
+            return Err(SlabFault::Interior);
+        }
+        self.object(off).ok_or(SlabFault::Interior)
+    }
+
+    /// The (word, bit) of the object at offset `off` (below `limit`), or
+    /// `None` when `off` is inside an object rather than at its start.
+    ///
+    /// One multiply: with `recip = ceil(2^32 / size)`, `off * recip` is
+    /// `idx * 2^32 + rest`, and `rest < 2^16` exactly when `off` is a whole
+    /// number of objects (offsets below 2^16, sizes up to 16 KiB; proven
+    /// for every class by `class::tests`).
+    #[inline(always)]
+    pub fn object(&self, off: usize) -> Option<(usize, u64)> {
+        let q = off as u64 * u64::from(self.recip.load(Relaxed));
+        if q as u32 >= 1 << 16 {
+            return None;
+        }
+        let idx = (q >> 32) as usize;
+        Some(((idx >> 6) & (WORDS - 1), 1u64 << (idx & 63)))
+    }
+
+    /// Takes a free object from the cursor word (owner only): its address
+    /// and size. `None` when that word is empty.
+    #[inline(always)]
+    pub fn take(&self) -> Option<(usize, usize)> {
+        let i = self.cursor.load(Relaxed) as usize & (WORDS - 1);
+        let w = self.free[i].load(Relaxed);
+        if w == 0 {
+            return None;
+        }
+        self.free[i].store(w & (w - 1), Relaxed);
+        self.used.store(self.used.load(Relaxed) + 1, Relaxed);
+        let idx = i * 64 + w.trailing_zeros() as usize;
+        let size = self.size.load(Relaxed) as usize;
+        Some((self.base.load(Relaxed) + idx * size, size))
+    }
+
+    /// Moves the cursor to a word with a free object; false if none
+    /// (owner only).
+    pub fn seek(&self) -> bool {
+        match (0..WORDS).find(|&w| self.free[w].load(Relaxed) != 0) {
+            Some(w) => {
+                self.cursor.store(w as u32, Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Frees the object at (word, bit) by its owner. `Ok(true)` when the
+    /// owner asked to hear of it (the slab is now empty, or was full).
+    #[inline(always)]
+    pub fn free_local(&self, w: usize, bit: u64) -> Result<bool, SlabFault> {
+        let f = self.free[w].load(Relaxed);
+        if (f | self.remote[w].load(Relaxed)) & bit != 0 {
+            return Err(SlabFault::DoubleFree);
+        }
+        self.free[w].store(f | bit, Relaxed);
+        let used = self.used.load(Relaxed) - 1;
+        self.used.store(used, Relaxed);
+        let watch = self.watch.load(Relaxed);
+        Ok(watch != 0 && (used == 0 || watch & WATCH_FULL != 0))
+    }
+
+    /// [`Slab::free_local`] for the fast path: frees only when nothing is
+    /// to report (no fault, nothing the owner watches for); `false`, with
+    /// nothing changed, otherwise.
+    #[inline(always)]
+    pub fn free_quiet(&self, w: usize, bit: u64) -> bool {
+        let f = self.free[w].load(Relaxed);
+        let used = self.used.load(Relaxed).wrapping_sub(1);
+        let watch = self.watch.load(Relaxed);
+        if (f | self.remote[w].load(Relaxed)) & bit != 0
+            || (watch != 0 && (used == 0 || watch & WATCH_FULL != 0))
+        {
+            return false;
+        }
+        self.free[w].store(f | bit, Relaxed);
+        self.used.store(used, Relaxed);
+        true
+    }
+
+    /// Frees the object at (word, bit) by someone other than its owner.
+    /// `Ok(true)`: this was the first remote free since the owner last
+    /// merged, so the caller must push the slab onto the owner's pending
+    /// stack ([`push_pending`]).
+    pub fn free_remote(&self, w: usize, bit: u64) -> Result<bool, SlabFault> {
+        // Free in the owner's view already. Checked before the OR: once the
+        // bit is in `remote`, the owner may merge it at any moment, and the
+        // object is then rightly free there.
+        if self.free[w].load(Acquire) & bit != 0 {
+            return Err(SlabFault::DoubleFree);
+        }
+        let old = self.remote[w].fetch_or(bit, AcqRel);
+        if old & bit != 0 {
+            return Err(SlabFault::DoubleFree);
+        }
+        Ok(self.notified.swap(1, AcqRel) == 0)
+    }
+
+    /// Merges remote frees into `free` after taking the slab off a pending
+    /// stack (the popper only: it clears `notified`). Returns how many
+    /// objects it merged and how many it dropped as double frees (an object
+    /// freed remotely that was free already).
+    pub fn merge_remote(&self) -> (u32, u32) {
+        // Cleared before the words are taken: a remote free that misses
+        // this merge notifies again.
+        self.notified.store(0, SeqCst);
+        self.merge_words()
+    }
+
+    /// Merges remote frees into `free` without touching `notified` (the
+    /// slab may still be on a stack; its popper settles it later).
+    pub fn merge_words(&self) -> (u32, u32) {
+        let (mut merged, mut dups) = (0, 0);
+        for w in 0..WORDS {
+            if self.remote[w].load(Relaxed) == 0 {
+                continue;
+            }
+            let bits = self.remote[w].swap(0, AcqRel);
+            let f = self.free[w].load(Relaxed);
+            let dup = bits & f;
+            self.free[w].store(f | bits, Relaxed);
+            merged += (bits & !dup).count_ones();
+            dups += dup.count_ones();
+        }
+        if merged > 0 {
+            self.used.store(self.used.load(Relaxed) - merged, Relaxed);
+        }
+        (merged, dups)
+    }
+
+    /// Objects freed remotely and not merged yet (racy: for statistics).
+    pub fn remote_count(&self) -> u32 {
+        self.remote
+            .iter()
+            .map(|w| w.load(Relaxed).count_ones())
+            .sum()
+    }
+
+    /// Objects in `free` counted from the bitmap (the ground truth).
+    pub fn free_count(&self) -> u32 {
+        self.free.iter().map(|w| w.load(Relaxed).count_ones()).sum()
+    }
+
+    /// Files the slab as `place`, with what its frees must report.
+    pub fn set_place(&self, place: u8) {
+        self.place.store(place, Relaxed);
+        let watch = match place {
+            place::FULL => WATCH_EMPTY | WATCH_FULL,
+            place::PARTIAL => WATCH_EMPTY,
+            _ => 0,
+        };
+        self.watch.store(watch, Relaxed);
+    }
+
+    /// Whether every object is free (owner's view).
+    pub fn is_empty(&self) -> bool {
+        self.used.load(Relaxed) == 0
+    }
+
+    /// Whether some object is free (owner's view).
+    pub fn has_free(&self) -> bool {
+        self.used.load(Relaxed) < u32::from(self.count.load(Relaxed))
+    }
+
+    /// Recounts `used` from the bitmap (the ground truth), for a slab whose
+    /// owner may have stopped half-way (a fork child).
+    pub fn recount(&self) {
+        let free = self.free_count();
+        self.used
+            .store(u32::from(self.count.load(Relaxed)) - free, Relaxed);
+    }
+}
+
+/// Pushes `s` onto a pending stack (any thread).
+///
+/// # Safety
+/// `s` is a live descriptor whose `notified` this caller set from 0 to 1.
+pub unsafe fn push_pending(stack: &AtomicPtr<Slab>, s: *mut Slab) {
+    let mut head = stack.load(Relaxed);
+    loop {
+        // SAFETY: per the contract `s` is live and on no stack.
+        unsafe { (*s).pending_next.store(head, Relaxed) };
+        match stack.compare_exchange_weak(head, s, Release, Relaxed) {
+            Ok(_) => return,
+            Err(h) => head = h,
+        }
+    }
+}
+
+/// Takes the whole pending stack (its owner only).
+pub fn take_pending(stack: &AtomicPtr<Slab>) -> *mut Slab {
+    if stack.load(Relaxed).is_null() {
+        return ptr::null_mut();
+    }
+    stack.swap(ptr::null_mut(), Acquire)
+}
+
+/// A doubly linked list of slabs through `prev`/`next` (partial lists).
+pub struct List {
+    /// First slab, or null.
+    pub head: AtomicPtr<Slab>,
+}
+
+impl List {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self {
+            head: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Adds `s` at the front.
+    ///
+    /// # Safety
+    /// `s` is a live descriptor on no list of this kind; the caller has the
+    /// right to change the list (its owner, or the lock).
+    pub unsafe fn push(&self, s: *mut Slab) {
+        let h = self.head.load(Relaxed);
+        // SAFETY: `s` and `h` are live descriptors.
+        unsafe {
+            (*s).prev.store(ptr::null_mut(), Relaxed);
+            (*s).next.store(h, Relaxed);
+            if !h.is_null() {
+                (*h).prev.store(s, Relaxed);
+            }
+        }
+        self.head.store(s, Relaxed);
+    }
+
+    /// Takes `s` off the list.
+    ///
+    /// # Safety
+    /// `s` is on this list; as for `push`.
+    pub unsafe fn remove(&self, s: *mut Slab) {
+        // SAFETY: `s` and its neighbours are live descriptors on this list.
+        unsafe {
+            let (p, n) = ((*s).prev.load(Relaxed), (*s).next.load(Relaxed));
+            if p.is_null() {
+                self.head.store(n, Relaxed);
+            } else {
+                (*p).next.store(n, Relaxed);
+            }
+            if !n.is_null() {
+                (*n).prev.store(p, Relaxed);
+            }
+        }
+    }
+
+    /// Takes the first slab off, or null.
+    ///
+    /// # Safety
+    /// As for `push`.
+    pub unsafe fn pop(&self) -> *mut Slab {
+        let h = self.head.load(Relaxed);
+        if !h.is_null() {
+            // SAFETY: `h` is on this list.
+            unsafe { self.remove(h) };
+        }
+        h
+    }
+}
+
+impl Default for List {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A doubly linked list through `oprev`/`onext`: every slab one owner has.
+pub struct Owned {
+    /// First slab, or null.
+    pub head: AtomicPtr<Slab>,
+    /// Slabs on the list.
+    pub len: AtomicUsize,
+}
+
+impl Owned {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self {
+            head: AtomicPtr::new(ptr::null_mut()),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Adds `s`.
+    ///
+    /// # Safety
+    /// `s` is on no owner list; the caller holds the heap lock.
+    pub unsafe fn push(&self, s: *mut Slab) {
+        let h = self.head.load(Relaxed);
+        // SAFETY: `s` and `h` are live descriptors.
+        unsafe {
+            (*s).oprev.store(ptr::null_mut(), Relaxed);
+            (*s).onext.store(h, Relaxed);
+            if !h.is_null() {
+                (*h).oprev.store(s, Relaxed);
+            }
+        }
+        self.head.store(s, Relaxed);
+        self.len.store(self.len.load(Relaxed) + 1, Relaxed);
+    }
+
+    /// Takes `s` off.
+    ///
+    /// # Safety
+    /// `s` is on this list; the caller holds the heap lock.
+    pub unsafe fn remove(&self, s: *mut Slab) {
+        // SAFETY: `s` and its neighbours are live descriptors on this list.
+        unsafe {
+            let (p, n) = ((*s).oprev.load(Relaxed), (*s).onext.load(Relaxed));
+            if p.is_null() {
+                self.head.store(n, Relaxed);
+            } else {
+                (*p).onext.store(n, Relaxed);
+            }
+            if !n.is_null() {
+                (*n).oprev.store(p, Relaxed);
+            }
+        }
+        self.len.store(self.len.load(Relaxed) - 1, Relaxed);
+    }
+
+    /// Every slab on the list.
+    ///
+    /// # Safety
+    /// The caller holds the heap lock for as long as it iterates, and does
+    /// not take the current slab off.
+    pub unsafe fn iter(&self) -> impl Iterator<Item = *mut Slab> + '_ {
+        let mut cur = self.head.load(Relaxed);
+        core::iter::from_fn(move || {
+            if cur.is_null() {
+                return None;
+            }
+            let s = cur;
+            // SAFETY: linked descriptors are live while the lock is held.
+            cur = unsafe { (*s).onext.load(Relaxed) };
+            Some(s)
+        })
+    }
+}
+
+impl Default for Owned {
+    fn default() -> Self {
+        Self::new()
+    }
+}
