@@ -25,7 +25,7 @@ unsafe fn config(cfg: *const memshim_boot_config) -> Result<memshim_boot_config,
 /// and the bitmap, which goes into usable RAM below `phys_limit` (touching
 /// usable entries count as one region). RAM at or above 1 TiB physical is
 /// ignored: never tracked or handed out (this caps the bitmap at about
-/// 64 MiB). Returns 0, or `MEMSHIM_EINVAL` (NULL, `phys_offset` not
+/// 81 MiB). Returns 0, or `MEMSHIM_EINVAL` (NULL, `phys_offset` not
 /// page-aligned, `kernel_end < kernel_start`), `MEMSHIM_EMAGIC`,
 /// `MEMSHIM_EBOOTINFO` (a length runs past the structure, a bad entry size,
 /// more than 4096 map entries, 256 modules or 1024 Multiboot 2 tags),
@@ -87,8 +87,15 @@ pub extern "C" fn memshim_frame_alloc() -> u64 {
 
 /// `count` physically contiguous frames starting at a multiple of `align`
 /// bytes (a power of two; 0 means 4096) and ending at or below `below`
-/// (0: no limit) — DMA buffers. Returns the physical address, or 0 if no
-/// such run exists, `count` is 0 or `align` is not a power of two.
+/// (0: no limit) — DMA buffers. The lowest such run above 16 MiB, else
+/// the lowest from 1 MiB; found through an index of free runs in time
+/// that does not grow with RAM or fill (a few µs at worst on 64 GiB), so
+/// it may run with interrupts off. With `align` above 4096 in a map
+/// fragmented into hundreds of free runs just too short or badly placed,
+/// the search keeps to runs of at least `count + align/4096 - 1` frames
+/// (which always hold a fit) and may return 0 although a run fitting
+/// exactly exists. Returns the physical address, or 0 if no such run is
+/// found, `count` is 0 or `align` is not a power of two.
 #[no_mangle]
 pub extern "C" fn memshim_frame_alloc_contiguous(count: usize, align: u64, below: u64) -> u64 {
     global::alloc_contiguous(count, align, below).unwrap_or(0)

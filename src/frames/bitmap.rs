@@ -8,20 +8,37 @@
 //! position reads at most two words per level: O(levels) at every fill
 //! level, never a walk over the bitmap.
 //!
+//! Contiguous searches use a second index over the same words, the
+//! free-run tree of [`super::runs`].
+//!
 //! All words live in one caller-provided block of memory (placed in RAM by
-//! the frame manager), laid out as: level 0, level 1, ..., reserved bitmap.
+//! the frame manager), laid out as: level 0, level 1, ..., reserved bitmap,
+//! run-tree levels, the run tree's queue bits and queue.
+
+use super::runs::{self, QUEUE, STORED};
 
 /// Levels needed for 2^40 frames (the 52-bit physical address space).
 const MAX_LEVELS: usize = 8;
+/// Run-tree levels for 2^34 words (2^40 frames): one per halving.
+const MAX_RUN_LEVELS: usize = 35;
 
 /// Word offsets and lengths of each level inside the block.
 #[derive(Clone, Copy, Debug)]
 pub struct Shape {
-    frames: u64,
+    pub(super) frames: u64,
     levels: usize,
     start: [usize; MAX_LEVELS],
-    len: [usize; MAX_LEVELS],
+    pub(super) len: [usize; MAX_LEVELS],
     reserved: usize,
+    /// Run-tree levels (0 and 1 computed, [`STORED`] and up kept).
+    pub(super) run_levels: usize,
+    pub(super) run_len: [usize; MAX_RUN_LEVELS],
+    pub(super) run_start: [usize; MAX_RUN_LEVELS],
+    /// One bit per level-0 word: queued for the run tree.
+    pub(super) dirty: usize,
+    pub(super) dirty_len: usize,
+    /// Queue length, then up to [`QUEUE`] (word index, value when queued).
+    pub(super) queue: usize,
     total: usize,
 }
 
@@ -37,6 +54,12 @@ impl Shape {
             start: [0; MAX_LEVELS],
             len: [0; MAX_LEVELS],
             reserved: 0,
+            run_levels: 1,
+            run_len: [0; MAX_RUN_LEVELS],
+            run_start: [0; MAX_RUN_LEVELS],
+            dirty: 0,
+            dirty_len: 0,
+            queue: 0,
             total: 0,
         };
         s.len[0] = usize::try_from(frames.div_ceil(64)).ok()?;
@@ -46,7 +69,21 @@ impl Shape {
             s.levels += 1;
         }
         s.reserved = s.start[s.levels - 1] + s.len[s.levels - 1];
-        s.total = s.reserved + s.len[0];
+        let mut at = s.reserved + s.len[0];
+        s.run_len[0] = s.len[0];
+        while s.run_len[s.run_levels - 1] > 1 {
+            let k = s.run_levels;
+            s.run_len[k] = s.run_len[k - 1].div_ceil(2);
+            if k >= STORED {
+                s.run_start[k] = at;
+                at += s.run_len[k] * if k <= runs::NARROW { 1 } else { 3 };
+            }
+            s.run_levels += 1;
+        }
+        s.dirty = at;
+        s.dirty_len = s.len[0].div_ceil(64);
+        s.queue = s.dirty + s.dirty_len;
+        s.total = s.queue + 1 + 2 * QUEUE;
         Some(s)
     }
 
@@ -109,7 +146,7 @@ enum Map {
 /// change). Indices are frame numbers.
 pub struct Bitmap<'s, W> {
     w: W,
-    s: &'s Shape,
+    pub(super) s: &'s Shape,
 }
 
 impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
@@ -119,7 +156,7 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
         Bitmap { w: words, s }
     }
 
-    fn r(&self) -> &[u64] {
+    pub(super) fn r(&self) -> &[u64] {
         self.w.as_ref()
     }
 
@@ -174,26 +211,6 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
             pos = pos * 64 + word.trailing_zeros() as usize;
         }
         Some(pos as u64)
-    }
-
-    /// The lowest `align`-aligned start of `n` free frames in `lo..hi`.
-    /// Each probe jumps to the next free frame (summary search) and checks
-    /// the candidate run a word at a time; the next probe starts past the
-    /// used frame that broke it, so no word is scanned twice.
-    pub fn find_run(&self, n: u64, align: u64, lo: u64, hi: u64) -> Option<u64> {
-        let mut pos = lo;
-        loop {
-            let f = self.next_free(pos)?;
-            let start = f.checked_next_multiple_of(align)?;
-            let end = start.checked_add(n)?;
-            if end > hi {
-                return None;
-            }
-            match self.first_in(Map::Used, start, end) {
-                None => return Some(start),
-                Some(u) => pos = u + 1,
-            }
-        }
     }
 
     /// Level-0 word `wi` seen as the map `m`.
@@ -262,7 +279,7 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
 
     /// Number of frames not reserved (padding bits past the end stay reserved).
     pub fn count_unreserved(&self) -> u64 {
-        self.r()[self.s.reserved..]
+        self.r()[self.s.reserved..self.s.reserved + self.s.len[0]]
             .iter()
             .map(|w| u64::from(w.count_zeros()))
             .sum()
@@ -280,7 +297,8 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
     }
 
     /// Structural problems: words with frames both free and reserved, free
-    /// bits past the end, summary words that disagree with the level below.
+    /// bits past the end, summary words that disagree with the level below,
+    /// run-tree nodes that disagree with theirs.
     pub fn problems(&self) -> usize {
         let (s, w) = (self.s, self.r());
         let mut n = (0..s.len[0])
@@ -295,25 +313,28 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
                 .filter(|&p| w[s.start[lvl + 1] + p] != self.summary_of(lvl, p))
                 .count();
         }
-        n
+        n + self.run_problems()
     }
 }
 
 impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
-    fn m(&mut self) -> &mut [u64] {
+    pub(super) fn m(&mut self) -> &mut [u64] {
         self.w.as_mut()
     }
 
-    /// All frames reserved, none free: the starting point of init.
+    /// All frames reserved, none free, the run tree empty: the starting
+    /// point of init.
     pub fn clear_all(&mut self) {
-        let r = self.s.reserved;
-        self.m()[..r].fill(0);
-        self.m()[r..].fill(!0);
+        let (r, n) = (self.s.reserved, self.s.len[0]);
+        self.m().fill(0);
+        self.m()[r..r + n].fill(!0);
     }
 
-    /// Marks free frame `f` used, keeping the summary exact.
+    /// Marks free frame `f` used, keeping the summary exact (the run tree
+    /// is told through its queue).
     pub fn take(&mut self, f: u64) {
-        let s = *self.s;
+        let s = self.s;
+        let old = self.r()[(f / 64) as usize];
         let mut pos = f as usize;
         for lvl in 0..s.levels {
             let w = &mut self.m()[s.start[lvl] + pos / 64];
@@ -323,11 +344,15 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
             }
             pos /= 64;
         }
+        // After the change: noting may apply the queue at once.
+        self.note((f / 64) as usize, old);
     }
 
-    /// Marks used frame `f` free, keeping the summary exact.
+    /// Marks used frame `f` free, keeping the summary exact (the run tree
+    /// is told through its queue).
     pub fn give(&mut self, f: u64) {
-        let s = *self.s;
+        let s = self.s;
+        let old = self.r()[(f / 64) as usize];
         let mut pos = f as usize;
         for lvl in 0..s.levels {
             let w = &mut self.m()[s.start[lvl] + pos / 64];
@@ -338,6 +363,7 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
             }
             pos /= 64;
         }
+        self.note((f / 64) as usize, old);
     }
 
     /// Sets (`on`) or clears frames `lo..hi` of the free or reserved map.
@@ -365,30 +391,33 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
         }
     }
 
-    /// Marks frames `lo..hi` free or used; summary refreshed.
+    /// Marks frames `lo..hi` free or used; summary and run tree refreshed.
     pub fn set_range(&mut self, lo: u64, hi: u64, free: bool) {
         let hi = hi.min(self.s.frames);
         if lo < hi {
             self.fill(false, free, lo, hi);
             self.refresh(lo, hi);
+            self.refresh_runs(lo, hi);
         }
     }
 
-    /// Makes every non-reserved frame free and rebuilds the whole summary.
+    /// Makes every non-reserved frame free and rebuilds the summary and the
+    /// run tree.
     pub fn free_unreserved(&mut self) {
-        let s = *self.s;
+        let s = self.s;
         for i in 0..s.len[0] {
             let r = self.m()[s.reserved + i];
             self.m()[i] = !r;
         }
         self.refresh(0, s.frames);
+        self.rebuild_runs();
     }
 
     /// Brings the summary above frames `lo..hi` (lo < hi) up to date: one
     /// parent bit per changed word, level by level (a run of n frames costs
     /// about n/64 + levels word updates, not a rescan of the children).
     fn refresh(&mut self, lo: u64, hi: u64) {
-        let s = *self.s;
+        let s = self.s;
         let (mut a, mut b) = ((lo / 64) as usize, ((hi - 1) / 64) as usize);
         for lvl in 0..s.levels - 1 {
             for i in a..=b {
@@ -413,15 +442,30 @@ mod tests {
 
     #[test]
     fn shape_levels_and_sizes() {
+        let q = 1 + 2 * QUEUE as u64;
+        // A free word and a reserved word; the run tree's root is the word
+        // itself; one word of queue bits, the queue.
         let s = Shape::new(1).unwrap();
-        assert_eq!((s.levels, s.words()), (1, 2));
+        assert_eq!(
+            (s.levels, s.run_levels, s.words()),
+            (1, 1, 2 + 1 + q as usize)
+        );
+        // 65 level-0 words, 2 above them, 1 top, 65 reserved; run levels
+        // of 65, 33 (computed), 17, 9, 5, 3, 2, 1 (stored) nodes; 2 words
+        // of queue bits.
         let s = Shape::new(64 * 64 + 1).unwrap();
-        // 65 level-0 words, 2 above them, 1 top, 65 reserved.
-        assert_eq!((s.levels, s.words()), (3, 65 + 2 + 1 + 65));
-        // 64 GiB of frames: a 2 MiB free map and a 2 MiB reserved map.
+        assert_eq!((s.levels, s.run_levels), (3, 8));
+        assert_eq!(s.bytes(), (65 + 2 + 1 + 65 + 37 + 2 + q) * 8);
+        // 64 GiB of frames: a 2 MiB free map and a 2 MiB reserved map;
+        // run levels 2..=14 one word a node, 15..=18 (8 + 4 + 2 + 1 nodes)
+        // three; 4096 words of queue bits.
         let s = Shape::new(16 << 20).unwrap();
-        assert_eq!(s.levels, 4);
-        assert_eq!(s.bytes(), (262_144 + 4096 + 64 + 1 + 262_144) * 8);
+        assert_eq!((s.levels, s.run_levels), (4, 19));
+        let runs = ((1 << 17) - (1 << 4)) + 15 * 3;
+        assert_eq!(
+            s.bytes(),
+            (262_144 + 4096 + 64 + 1 + 262_144 + runs + 4096 + q) * 8
+        );
         assert!(Shape::new(0).is_none());
         assert!(Shape::new((1 << 40) + 1).is_none());
     }

@@ -1,7 +1,9 @@
 //! Physical frame manager: a bitmap of 4 KiB frames fed from the boot
 //! loader's memory map, with a summary tree for O(1) single-frame
-//! allocation at any fill level, constrained contiguous runs (count,
-//! alignment, `below`) and heap growth from frames.
+//! allocation at any fill level, an index of free runs for constrained
+//! contiguous runs (count, alignment, `below`) in O(levels), and heap
+//! growth from frames. Every call but init and `check` takes bounded time
+//! (plus the frames it marks), so it can run with interrupts off.
 //!
 //! * Frames below 1 MiB are never handed out. Single frames come from above
 //!   16 MiB first (next fit from a hint), so the ISA-DMA zone stays free for
@@ -17,16 +19,17 @@
 //! * Frames given to the heap (`heap_grow`) are remembered until the heap
 //!   gives them back, so freeing one through `free` is a fault too.
 //! * RAM above 1 TiB is ignored: it caps the bitmap (and the work of init)
-//!   at about 64 MiB whatever a map claims.
+//!   at about 81 MiB whatever a map claims.
 //!
-//! Map: [`bitmap`] (the bit operations), [`boot`] (boot-info parsing),
-//! `place` (where the bitmap goes), [`global`] (the global instance,
-//! `GlobalFrames` for the `x86_64` crate).
+//! Map: [`bitmap`] (the bit operations), `runs` (the free-run index),
+//! [`boot`] (boot-info parsing), `place` (where the bitmap goes),
+//! [`global`] (the global instance, `GlobalFrames` for the `x86_64` crate).
 
 pub mod bitmap;
 pub mod boot;
 pub mod global;
 mod place;
+mod runs;
 #[cfg(test)]
 mod tests;
 
@@ -49,8 +52,8 @@ const HIGH: u64 = (16 << 20) / FRAME;
 /// The architectural physical address limit (52 bits).
 const MAX_PHYS: u64 = 1 << 52;
 /// Usable RAM at or above this (1 TiB) is ignored: a bogus or huge entry
-/// would otherwise make a bitmap of up to 32 GiB that init writes in full.
-/// 1 TiB needs a 64 MiB bitmap.
+/// would otherwise make a bitmap of up to 40 GiB that init writes in full.
+/// 1 TiB needs an 81 MiB block (2.5 bits a frame).
 const MAX_TRACKED: u64 = 1 << 40;
 /// Heap runs remembered at once (the heap holds at most 128 spans).
 const MAX_HEAP_RUNS: usize = 128;
@@ -343,7 +346,11 @@ impl FrameManager {
 
     /// `count` contiguous frames whose start is a multiple of `align` bytes
     /// (a power of two; 0 or less than 4096 means 4096) and whose end is at
-    /// or below `below` (0: no limit). Above 16 MiB first, lowest address.
+    /// or below `below` (0: no limit). Above 16 MiB first, lowest address;
+    /// O(levels) at any fill. With `align` above 4096 the lowest fit is
+    /// found unless hundreds of free runs that might hold one but do not
+    /// come first: then only runs of `count + align/4096 - 1` frames or
+    /// more (which always hold one) are considered (see `runs`).
     pub fn alloc_contiguous(&mut self, count: usize, align: u64, below: u64) -> Option<u64> {
         if count == 0 || (align != 0 && !align.is_power_of_two()) {
             return None;
