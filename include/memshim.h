@@ -183,7 +183,7 @@ extern "C" {
  * and the bitmap, which goes into usable RAM below `phys_limit` (touching
  * usable entries count as one region). RAM at or above 1 TiB physical is
  * ignored: never tracked or handed out (this caps the bitmap at about
- * 81 MiB). Returns 0, or `MEMSHIM_EINVAL` (NULL, `phys_offset` not
+ * 113 MiB). Returns 0, or `MEMSHIM_EINVAL` (NULL, `phys_offset` not
  * page-aligned, `kernel_end < kernel_start`), `MEMSHIM_EMAGIC`,
  * `MEMSHIM_EBOOTINFO` (a length runs past the structure, a bad entry size,
  * more than 4096 map entries, 256 modules or 1024 Multiboot 2 tags),
@@ -240,16 +240,22 @@ uint64_t memshim_frame_alloc(void);
 uint64_t memshim_frame_alloc_contiguous(size_t count, uint64_t align, uint64_t below);
 
 /**
- * Gives back a frame `memshim_frame_alloc` returned. Freeing a free frame,
- * a reserved one, a frame memshim's heap holds, an unaligned or untracked
- * address is reported through the panic handler (with the address) and
- * changes nothing.
+ * Gives back a frame `memshim_frame_alloc` returned (or a run of one from
+ * `memshim_frame_alloc_contiguous`). Freeing a free frame, a reserved
+ * one, a frame memshim's heap holds, a frame of a longer contiguous run
+ * (give a run back whole, with `memshim_frame_free_contiguous`), an
+ * unaligned or untracked address is reported through the panic handler
+ * (with the address) and changes nothing.
  */
 void memshim_frame_free(uint64_t phys);
 
 /**
- * Gives back `count` frames from `phys` (0 does nothing); all or nothing,
- * misuse reported as for `memshim_frame_free`.
+ * Gives back `count` frames from `phys` (0 does nothing): whole
+ * allocations only — a run from `memshim_frame_alloc_contiguous` with its
+ * start and count, or several runs and single frames side by side. All or
+ * nothing: a range that starts or ends inside a run ("would split the
+ * contiguous run of N frames at ADDR") or holds a free, reserved or heap
+ * frame is reported as for `memshim_frame_free` and frees nothing.
  */
 void memshim_frame_free_contiguous(uint64_t phys, size_t count);
 

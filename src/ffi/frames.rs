@@ -25,7 +25,7 @@ unsafe fn config(cfg: *const memshim_boot_config) -> Result<memshim_boot_config,
 /// and the bitmap, which goes into usable RAM below `phys_limit` (touching
 /// usable entries count as one region). RAM at or above 1 TiB physical is
 /// ignored: never tracked or handed out (this caps the bitmap at about
-/// 81 MiB). Returns 0, or `MEMSHIM_EINVAL` (NULL, `phys_offset` not
+/// 113 MiB). Returns 0, or `MEMSHIM_EINVAL` (NULL, `phys_offset` not
 /// page-aligned, `kernel_end < kernel_start`), `MEMSHIM_EMAGIC`,
 /// `MEMSHIM_EBOOTINFO` (a length runs past the structure, a bad entry size,
 /// more than 4096 map entries, 256 modules or 1024 Multiboot 2 tags),
@@ -101,17 +101,23 @@ pub extern "C" fn memshim_frame_alloc_contiguous(count: usize, align: u64, below
     global::alloc_contiguous(count, align, below).unwrap_or(0)
 }
 
-/// Gives back a frame `memshim_frame_alloc` returned. Freeing a free frame,
-/// a reserved one, a frame memshim's heap holds, an unaligned or untracked
-/// address is reported through the panic handler (with the address) and
-/// changes nothing.
+/// Gives back a frame `memshim_frame_alloc` returned (or a run of one from
+/// `memshim_frame_alloc_contiguous`). Freeing a free frame, a reserved
+/// one, a frame memshim's heap holds, a frame of a longer contiguous run
+/// (give a run back whole, with `memshim_frame_free_contiguous`), an
+/// unaligned or untracked address is reported through the panic handler
+/// (with the address) and changes nothing.
 #[no_mangle]
 pub extern "C" fn memshim_frame_free(phys: u64) {
     global::free(phys);
 }
 
-/// Gives back `count` frames from `phys` (0 does nothing); all or nothing,
-/// misuse reported as for `memshim_frame_free`.
+/// Gives back `count` frames from `phys` (0 does nothing): whole
+/// allocations only — a run from `memshim_frame_alloc_contiguous` with its
+/// start and count, or several runs and single frames side by side. All or
+/// nothing: a range that starts or ends inside a run ("would split the
+/// contiguous run of N frames at ADDR") or holds a free, reserved or heap
+/// frame is reported as for `memshim_frame_free` and frees nothing.
 #[no_mangle]
 pub extern "C" fn memshim_frame_free_contiguous(phys: u64, count: usize) {
     global::free_contiguous(phys, count);

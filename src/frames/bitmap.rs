@@ -1,6 +1,8 @@
 //! The frame bitmap: one bit per 4 KiB frame (1 = free), a summary tree
 //! above it (bit `i` of level `k+1` is set iff word `i` of level `k` is not
-//! zero), and a flat "reserved" bitmap beside it (1 = never allocatable).
+//! zero), a flat "reserved" bitmap beside it (1 = never allocatable), and
+//! a "continues" bitmap (1 = allocated with the frame before it, by one
+//! contiguous request), which tells a whole run from part of one.
 //!
 //! Level 0 has `ceil(frames / 64)` words; each level above has
 //! `ceil(words below / 64)` words, up to a single top word. For 64 GiB that
@@ -13,7 +15,7 @@
 //!
 //! All words live in one caller-provided block of memory (placed in RAM by
 //! the frame manager), laid out as: level 0, level 1, ..., reserved bitmap,
-//! run-tree levels, the run tree's queue bits and queue.
+//! continues bitmap, run-tree levels, the run tree's queue bits and queue.
 
 use super::runs::{self, QUEUE, STORED};
 
@@ -30,6 +32,7 @@ pub struct Shape {
     start: [usize; MAX_LEVELS],
     pub(super) len: [usize; MAX_LEVELS],
     reserved: usize,
+    cont: usize,
     /// Run-tree levels (0 and 1 computed, [`STORED`] and up kept).
     pub(super) run_levels: usize,
     pub(super) run_len: [usize; MAX_RUN_LEVELS],
@@ -54,6 +57,7 @@ impl Shape {
             start: [0; MAX_LEVELS],
             len: [0; MAX_LEVELS],
             reserved: 0,
+            cont: 0,
             run_levels: 1,
             run_len: [0; MAX_RUN_LEVELS],
             run_start: [0; MAX_RUN_LEVELS],
@@ -69,7 +73,8 @@ impl Shape {
             s.levels += 1;
         }
         s.reserved = s.start[s.levels - 1] + s.len[s.levels - 1];
-        let mut at = s.reserved + s.len[0];
+        s.cont = s.reserved + s.len[0];
+        let mut at = s.cont + s.len[0];
         s.run_len[0] = s.len[0];
         while s.run_len[s.run_levels - 1] > 1 {
             let k = s.run_levels;
@@ -140,6 +145,8 @@ enum Map {
     Reserved,
     /// Neither free nor reserved: allocated.
     Allocated,
+    /// Not allocated together with the frame before it.
+    Starts,
 }
 
 /// The bitmap over a block of words (`&[u64]` to read, `&mut [u64]` to
@@ -221,6 +228,7 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
             Map::Used => !w[wi],
             Map::Reserved => w[self.s.reserved + wi],
             Map::Allocated => !(w[wi] | w[self.s.reserved + wi]),
+            Map::Starts => !w[self.s.cont + wi],
         }
     }
 
@@ -252,6 +260,33 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
     /// The first reserved frame in `lo..hi`.
     pub fn first_reserved(&self, lo: u64, hi: u64) -> Option<u64> {
         self.first_in(Map::Reserved, lo, hi)
+    }
+
+    /// Whether frame `f` (< frames) was allocated together with `f - 1`.
+    pub fn continues(&self, f: u64) -> bool {
+        self.r()[self.s.cont + (f / 64) as usize] & (1 << (f % 64)) != 0
+    }
+
+    /// The contiguous allocation holding allocated frame `f`: its first
+    /// frame and its length (1 for a single frame).
+    pub fn run_of(&self, f: u64) -> (u64, u64) {
+        let c = &self.r()[self.s.cont..self.s.cont + self.s.len[0]];
+        // Back to the last frame at or below `f` that does not continue.
+        let (mut wi, mut m) = ((f / 64) as usize, mask(0, f % 64 + 1));
+        let start = loop {
+            let starts = !c[wi] & m;
+            if starts != 0 {
+                break wi as u64 * 64 + 63 - u64::from(starts.leading_zeros());
+            }
+            if wi == 0 {
+                break 0; // frame 0 never continues; corruption otherwise
+            }
+            (wi, m) = (wi - 1, !0);
+        };
+        let end = self
+            .first_in(Map::Starts, f + 1, self.s.frames)
+            .unwrap_or(self.s.frames);
+        (start, end - start)
     }
 
     /// The first allocated (neither free nor reserved) frame in `lo..hi`.
@@ -297,12 +332,20 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
     }
 
     /// Structural problems: words with frames both free and reserved, free
-    /// bits past the end, summary words that disagree with the level below,
-    /// run-tree nodes that disagree with theirs.
+    /// bits past the end, "continues" bits on frames that are not allocated
+    /// after an allocated one, summary words that disagree with the level
+    /// below, run-tree nodes that disagree with theirs.
     pub fn problems(&self) -> usize {
         let (s, w) = (self.s, self.r());
         let mut n = (0..s.len[0])
             .filter(|&i| w[i] & w[s.reserved + i] != 0)
+            .count();
+        let allocated = |i: usize| !(w[i] | w[s.reserved + i]);
+        n += (0..s.len[0])
+            .filter(|&i| {
+                let before = allocated(i) << 1 | if i == 0 { 0 } else { allocated(i - 1) >> 63 };
+                w[s.cont + i] & !(allocated(i) & before) != 0
+            })
             .count();
         let tail = s.frames % 64;
         if tail != 0 && w[s.len[0] - 1] & mask(tail, 64) != 0 {
@@ -369,10 +412,26 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
     /// Sets (`on`) or clears frames `lo..hi` of the free or reserved map.
     fn fill(&mut self, reserved: bool, on: bool, lo: u64, hi: u64) {
         let base = if reserved { self.s.reserved } else { 0 };
+        self.fill_at(base, on, lo, hi);
+    }
+
+    fn fill_at(&mut self, base: usize, on: bool, lo: u64, hi: u64) {
         let hi = hi.min(self.s.frames);
         for (wi, mk) in pieces(lo, hi) {
             let w = &mut self.m()[base + wi];
             *w = if on { *w | mk } else { *w & !mk };
+        }
+    }
+
+    /// Marks allocated frames `lo..hi` as one contiguous allocation (`on`:
+    /// each continues the one before, `lo` starts it) or clears the marks.
+    pub fn set_run(&mut self, lo: u64, hi: u64, on: bool) {
+        let cont = self.s.cont;
+        if on {
+            self.fill_at(cont, false, lo, lo + 1);
+            self.fill_at(cont, true, lo + 1, hi);
+        } else {
+            self.fill_at(cont, false, lo, hi);
         }
     }
 
@@ -443,28 +502,28 @@ mod tests {
     #[test]
     fn shape_levels_and_sizes() {
         let q = 1 + 2 * QUEUE as u64;
-        // A free word and a reserved word; the run tree's root is the word
-        // itself; one word of queue bits, the queue.
+        // A free word, a reserved word and a continues word; the run
+        // tree's root is the word itself; one word of queue bits, the queue.
         let s = Shape::new(1).unwrap();
         assert_eq!(
             (s.levels, s.run_levels, s.words()),
-            (1, 1, 2 + 1 + q as usize)
+            (1, 1, 3 + 1 + q as usize)
         );
-        // 65 level-0 words, 2 above them, 1 top, 65 reserved; run levels
-        // of 65, 33 (computed), 17, 9, 5, 3, 2, 1 (stored) nodes; 2 words
-        // of queue bits.
+        // 65 level-0 words, 2 above them, 1 top, 65 reserved, 65 continues;
+        // run levels of 65, 33 (computed), 17, 9, 5, 3, 2, 1 (stored)
+        // nodes; 2 words of queue bits.
         let s = Shape::new(64 * 64 + 1).unwrap();
         assert_eq!((s.levels, s.run_levels), (3, 8));
-        assert_eq!(s.bytes(), (65 + 2 + 1 + 65 + 37 + 2 + q) * 8);
-        // 64 GiB of frames: a 2 MiB free map and a 2 MiB reserved map;
-        // run levels 2..=14 one word a node, 15..=18 (8 + 4 + 2 + 1 nodes)
-        // three; 4096 words of queue bits.
+        assert_eq!(s.bytes(), (65 + 2 + 1 + 2 * 65 + 37 + 2 + q) * 8);
+        // 64 GiB of frames: 2 MiB each for the free, reserved and continues
+        // maps; run levels 2..=14 one word a node, 15..=18 (8 + 4 + 2 + 1
+        // nodes) three; 4096 words of queue bits.
         let s = Shape::new(16 << 20).unwrap();
         assert_eq!((s.levels, s.run_levels), (4, 19));
         let runs = ((1 << 17) - (1 << 4)) + 15 * 3;
         assert_eq!(
             s.bytes(),
-            (262_144 + 4096 + 64 + 1 + 262_144 + runs + 4096 + q) * 8
+            (262_144 + 4096 + 64 + 1 + 2 * 262_144 + runs + 4096 + q) * 8
         );
         assert!(Shape::new(0).is_none());
         assert!(Shape::new((1 << 40) + 1).is_none());

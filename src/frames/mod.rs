@@ -15,11 +15,15 @@
 //!   1 MiB, kernel, boot info, modules, the bitmap, `reserve`). Freeing a
 //!   frame that is free or reserved is a [`FrameFault`], reported through the
 //!   panic hook by the global wrappers.
+//! * A contiguous run is given back whole: the bitmap marks each frame
+//!   allocated with the one before it, so freeing part of a run (one of
+//!   its frames, or a range that starts or ends inside it) is a fault too,
+//!   rather than a run that can never be freed again.
 //!
 //! * Frames given to the heap (`heap_grow`) are remembered until the heap
 //!   gives them back, so freeing one through `free` is a fault too.
 //! * RAM above 1 TiB is ignored: it caps the bitmap (and the work of init)
-//!   at about 81 MiB whatever a map claims.
+//!   at about 113 MiB whatever a map claims.
 //!
 //! Map: [`bitmap`] (the bit operations), `runs` (the free-run index),
 //! [`boot`] (boot-info parsing), `place` (where the bitmap goes),
@@ -52,8 +56,8 @@ const HIGH: u64 = (16 << 20) / FRAME;
 /// The architectural physical address limit (52 bits).
 const MAX_PHYS: u64 = 1 << 52;
 /// Usable RAM at or above this (1 TiB) is ignored: a bogus or huge entry
-/// would otherwise make a bitmap of up to 40 GiB that init writes in full.
-/// 1 TiB needs an 81 MiB block (2.5 bits a frame).
+/// would otherwise make a bitmap of hundreds of GiB that init writes in
+/// full. 1 TiB needs a 113 MiB block (3.5 bits a frame).
 const MAX_TRACKED: u64 = 1 << 40;
 /// Heap runs remembered at once (the heap holds at most 128 spans).
 const MAX_HEAP_RUNS: usize = 128;
@@ -73,6 +77,16 @@ pub enum FrameFault {
     DoubleFree(u64),
     /// The frame holds part of the heap (it came from `heap_grow`).
     Heap(u64),
+    /// The free would give back part of a contiguous run: `at` is the
+    /// address freed, `start` and `frames` the run it would split.
+    Split {
+        /// The address passed to the free.
+        at: u64,
+        /// The run's first frame.
+        start: u64,
+        /// The run's length in frames.
+        frames: u64,
+    },
 }
 
 impl fmt::Display for FrameFault {
@@ -101,6 +115,11 @@ impl fmt::Display for FrameFault {
                 f,
                 "frame free of {:#x}: it belongs to the heap (memshim's malloc took it from the frame manager)",
                 a
+            ),
+            FrameFault::Split { at, start, frames } => write!(
+                f,
+                "frame free of {:#x} would split the contiguous run of {} frames at {:#x}: free the whole run with memshim_frame_free_contiguous({:#x}, {})",
+                at, frames, start, start, frames
             ),
         }
     }
@@ -368,11 +387,12 @@ impl FrameManager {
             .find_run(n, a, HIGH, hi)
             .or_else(|| b.find_run(n, a, LOW, hi.min(HIGH.saturating_add(n))))?;
         b.set_range(f, f + n, false);
+        b.set_run(f, f + n, true);
         self.free -= n;
         Some(f * FRAME)
     }
 
-    /// Gives back one frame.
+    /// Gives back one frame (not one of a longer contiguous run).
     pub fn free(&mut self, phys: u64) -> Result<(), FrameFault> {
         let f = self.frame_of(phys)?;
         if self.heap.first_in(f, f + 1).is_some() {
@@ -388,13 +408,18 @@ impl FrameManager {
         if b.is_free(f) {
             return Err(FrameFault::DoubleFree(phys));
         }
+        if b.continues(f) || (f + 1 < b.frames() && b.continues(f + 1)) {
+            return Err(split(&b, phys, f));
+        }
         b.give(f);
         self.free += 1;
         Ok(())
     }
 
-    /// Gives back `count` frames from `phys`; all or nothing (a fault names
-    /// the first offending frame and frees none).
+    /// Gives back `count` frames from `phys`: whole allocations only (runs
+    /// and single frames side by side); all or nothing (a fault names the
+    /// first offending frame, or the run the range would split, and frees
+    /// none).
     pub fn free_contiguous(&mut self, phys: u64, count: usize) -> Result<(), FrameFault> {
         self.give_run(phys, count, false)
     }
@@ -422,6 +447,13 @@ impl FrameManager {
         if let Some(f) = b.first_free(lo, hi) {
             return Err(FrameFault::DoubleFree(f * FRAME));
         }
+        if b.continues(lo) {
+            return Err(split(&b, phys, lo));
+        }
+        if hi < b.frames() && b.continues(hi) {
+            return Err(split(&b, phys, hi));
+        }
+        b.set_run(lo, hi, false);
         b.set_range(lo, hi, true);
         self.free += hi - lo;
         Ok(())
@@ -558,6 +590,16 @@ impl FrameManager {
 impl Default for FrameManager {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The fault for a free at `phys` that would split the run holding `f`.
+fn split<W: AsRef<[u64]>>(b: &Bitmap<'_, W>, phys: u64, f: u64) -> FrameFault {
+    let (start, frames) = b.run_of(f);
+    FrameFault::Split {
+        at: phys,
+        start: start * FRAME,
+        frames,
     }
 }
 
