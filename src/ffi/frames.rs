@@ -21,22 +21,29 @@ unsafe fn config(cfg: *const memshim_boot_config) -> Result<memshim_boot_config,
 /// heap grow from frames. `magic` is EAX at entry (0x2BADB002: Multiboot 1,
 /// 0x36D76289: Multiboot 2), `boot_info` the information structure (EBX)
 /// as a virtual address. Reserves below 1 MiB, the kernel image, the boot
-/// information, its memory map, modules, their strings, the command line
-/// and the bitmap, which goes into usable RAM below `phys_limit` (touching
-/// usable entries count as one region). RAM at or above 1 TiB physical is
+/// information, its memory map, modules, their strings, the command line,
+/// every other structure the Multiboot 1 flags say exists (a.out symbols
+/// or ELF section headers, drives, ROM config table, boot loader name, APM
+/// table, VBE controller and mode info, framebuffer and palette), the
+/// Multiboot 2 framebuffer, the sections the boot loader loaded outside
+/// the kernel image (ELF headers without SHF_ALLOC: symbol and string
+/// tables), and the bitmap, which goes into usable RAM below `phys_limit`
+/// (touching usable entries count as one region). RAM at or above 1 TiB physical is
 /// ignored: never tracked or handed out (this caps the bitmap at about
 /// 113 MiB). Returns 0, or `MEMSHIM_EINVAL` (NULL, `phys_offset` not
 /// page-aligned, `kernel_end < kernel_start`), `MEMSHIM_EMAGIC`,
 /// `MEMSHIM_EBOOTINFO` (a length runs past the structure, a bad entry size,
-/// more than 4096 map entries, 256 modules or 1024 Multiboot 2 tags),
+/// more than 4096 map entries, 256 modules, 1024 Multiboot 2 tags or 4096
+/// ELF sections, an ELF entry size other than 40 or 64, a section or
+/// framebuffer that wraps, drives over 1 MiB, flags bits 4 and 5 both set),
 /// `MEMSHIM_ENOMMAP` (neither a memory map nor
 /// mem_lower/mem_upper), `MEMSHIM_ERANGE` (a structure lies above
 /// `phys_limit`), `MEMSHIM_ENOMEM` (no usable RAM above 1 MiB, or no room
 /// for the bitmap), `MEMSHIM_EALREADY`.
 ///
 /// # Safety
-/// `boot_info` must be NULL or readable (52 bytes for Multiboot 1, its
-/// `total_size` for Multiboot 2); `cfg` NULL or readable; physical memory
+/// `boot_info` must be NULL or readable (52 bytes for Multiboot 1, 88 with
+/// flags bits 7-11, 116 with bit 12; its `total_size` for Multiboot 2); `cfg` NULL or readable; physical memory
 /// below `phys_limit` (all of it, if 0) mapped writable at `phys_offset`;
 /// usable RAM used by nothing but the kernel and the boot loader's data.
 #[no_mangle]

@@ -254,9 +254,10 @@ impl FrameManager {
     ///
     /// # Safety
     /// As for [`FrameManager::init_ranges`]; in addition `info` must be NULL
-    /// or readable (52 bytes for Multiboot 1, `total_size` bytes for
-    /// Multiboot 2), and the physical addresses inside it are read through
-    /// `phys_offset` below `phys_limit`.
+    /// or readable (52 bytes for Multiboot 1 — 88 with flags bits 7-11, 116
+    /// with bit 12 — and `total_size` bytes for Multiboot 2), and the
+    /// physical addresses inside it are read through `phys_offset` below
+    /// `phys_limit`.
     pub unsafe fn init_multiboot(
         &mut self,
         magic: u32,
