@@ -14,8 +14,9 @@
 //! free-run tree of [`super::runs`].
 //!
 //! All words live in one caller-provided block of memory (placed in RAM by
-//! the frame manager), laid out as: level 0, level 1, ..., reserved bitmap,
-//! continues bitmap, run-tree levels, the run tree's queue bits and queue.
+//! the frame manager), laid out as: level 0, level 1, ..., the reserved and
+//! continues bitmaps interleaved word by word (a single free reads both
+//! from one cache line), run-tree levels, the run tree's queue.
 
 use super::runs::{self, QUEUE, STORED};
 
@@ -31,15 +32,12 @@ pub struct Shape {
     levels: usize,
     start: [usize; MAX_LEVELS],
     pub(super) len: [usize; MAX_LEVELS],
+    /// Reserved word `i` at `reserved + 2i`, continues word `i` after it.
     reserved: usize,
-    cont: usize,
     /// Run-tree levels (0 and 1 computed, [`STORED`] and up kept).
     pub(super) run_levels: usize,
     pub(super) run_len: [usize; MAX_RUN_LEVELS],
     pub(super) run_start: [usize; MAX_RUN_LEVELS],
-    /// One bit per level-0 word: queued for the run tree.
-    pub(super) dirty: usize,
-    pub(super) dirty_len: usize,
     /// Queue length, then up to [`QUEUE`] (word index, value when queued).
     pub(super) queue: usize,
     total: usize,
@@ -57,12 +55,9 @@ impl Shape {
             start: [0; MAX_LEVELS],
             len: [0; MAX_LEVELS],
             reserved: 0,
-            cont: 0,
             run_levels: 1,
             run_len: [0; MAX_RUN_LEVELS],
             run_start: [0; MAX_RUN_LEVELS],
-            dirty: 0,
-            dirty_len: 0,
             queue: 0,
             total: 0,
         };
@@ -73,8 +68,7 @@ impl Shape {
             s.levels += 1;
         }
         s.reserved = s.start[s.levels - 1] + s.len[s.levels - 1];
-        s.cont = s.reserved + s.len[0];
-        let mut at = s.cont + s.len[0];
+        let mut at = s.reserved + 2 * s.len[0];
         s.run_len[0] = s.len[0];
         while s.run_len[s.run_levels - 1] > 1 {
             let k = s.run_levels;
@@ -85,9 +79,7 @@ impl Shape {
             }
             s.run_levels += 1;
         }
-        s.dirty = at;
-        s.dirty_len = s.len[0].div_ceil(64);
-        s.queue = s.dirty + s.dirty_len;
+        s.queue = at;
         s.total = s.queue + 1 + 2 * QUEUE;
         Some(s)
     }
@@ -106,6 +98,24 @@ impl Shape {
     pub fn frames(&self) -> u64 {
         self.frames
     }
+
+    /// Where reserved word `wi` is.
+    fn res(&self, wi: usize) -> usize {
+        self.reserved + 2 * wi
+    }
+
+    /// Where continues word `wi` is.
+    fn cont(&self, wi: usize) -> usize {
+        self.reserved + 2 * wi + 1
+    }
+}
+
+/// The per-frame maps `fill` changes.
+#[derive(Clone, Copy)]
+enum Layer {
+    Free,
+    Reserved,
+    Continues,
 }
 
 /// Bit mask of bits `lo..hi` (0 <= lo < hi <= 64) within one word.
@@ -179,7 +189,7 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
 
     /// Whether frame `f` (< frames) is reserved.
     pub fn is_reserved(&self, f: u64) -> bool {
-        self.r()[self.s.reserved + (f / 64) as usize] & (1 << (f % 64)) != 0
+        self.r()[self.s.res((f / 64) as usize)] & (1 << (f % 64)) != 0
     }
 
     /// The lowest free frame `>= from`: climbs the summary until a level
@@ -226,9 +236,9 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
         match m {
             Map::Free => w[wi],
             Map::Used => !w[wi],
-            Map::Reserved => w[self.s.reserved + wi],
-            Map::Allocated => !(w[wi] | w[self.s.reserved + wi]),
-            Map::Starts => !w[self.s.cont + wi],
+            Map::Reserved => w[self.s.res(wi)],
+            Map::Allocated => !(w[wi] | w[self.s.res(wi)]),
+            Map::Starts => !w[self.s.cont(wi)],
         }
     }
 
@@ -262,19 +272,31 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
         self.first_in(Map::Reserved, lo, hi)
     }
 
+    /// Whether allocated frame `f` (< frames) is part of a longer
+    /// contiguous run: it continues `f - 1` or `f + 1` continues it.
+    #[inline(always)]
+    pub fn in_run(&self, f: u64) -> bool {
+        let (wi, b) = ((f / 64) as usize, f % 64);
+        let c = self.r()[self.s.cont(wi)];
+        if b < 63 {
+            return c >> b & 0b11 != 0;
+        }
+        c >> 63 != 0 || (f + 1 < self.s.frames && self.continues(f + 1))
+    }
+
     /// Whether frame `f` (< frames) was allocated together with `f - 1`.
+    #[inline]
     pub fn continues(&self, f: u64) -> bool {
-        self.r()[self.s.cont + (f / 64) as usize] & (1 << (f % 64)) != 0
+        self.r()[self.s.cont((f / 64) as usize)] & (1 << (f % 64)) != 0
     }
 
     /// The contiguous allocation holding allocated frame `f`: its first
     /// frame and its length (1 for a single frame).
     pub fn run_of(&self, f: u64) -> (u64, u64) {
-        let c = &self.r()[self.s.cont..self.s.cont + self.s.len[0]];
         // Back to the last frame at or below `f` that does not continue.
         let (mut wi, mut m) = ((f / 64) as usize, mask(0, f % 64 + 1));
         let start = loop {
-            let starts = !c[wi] & m;
+            let starts = !self.r()[self.s.cont(wi)] & m;
             if starts != 0 {
                 break wi as u64 * 64 + 63 - u64::from(starts.leading_zeros());
             }
@@ -314,9 +336,8 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
 
     /// Number of frames not reserved (padding bits past the end stay reserved).
     pub fn count_unreserved(&self) -> u64 {
-        self.r()[self.s.reserved..self.s.reserved + self.s.len[0]]
-            .iter()
-            .map(|w| u64::from(w.count_zeros()))
+        (0..self.s.len[0])
+            .map(|i| u64::from(self.r()[self.s.res(i)].count_zeros()))
             .sum()
     }
 
@@ -337,14 +358,12 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
     /// below, run-tree nodes that disagree with theirs.
     pub fn problems(&self) -> usize {
         let (s, w) = (self.s, self.r());
-        let mut n = (0..s.len[0])
-            .filter(|&i| w[i] & w[s.reserved + i] != 0)
-            .count();
-        let allocated = |i: usize| !(w[i] | w[s.reserved + i]);
+        let mut n = (0..s.len[0]).filter(|&i| w[i] & w[s.res(i)] != 0).count();
+        let allocated = |i: usize| !(w[i] | w[s.res(i)]);
         n += (0..s.len[0])
             .filter(|&i| {
                 let before = allocated(i) << 1 | if i == 0 { 0 } else { allocated(i - 1) >> 63 };
-                w[s.cont + i] & !(allocated(i) & before) != 0
+                w[s.cont(i)] & !(allocated(i) & before) != 0
             })
             .count();
         let tail = s.frames % 64;
@@ -368,9 +387,11 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
     /// All frames reserved, none free, the run tree empty: the starting
     /// point of init.
     pub fn clear_all(&mut self) {
-        let (r, n) = (self.s.reserved, self.s.len[0]);
+        let s = self.s;
         self.m().fill(0);
-        self.m()[r..r + n].fill(!0);
+        for i in 0..s.len[0] {
+            self.m()[s.res(i)] = !0;
+        }
     }
 
     /// Marks free frame `f` used, keeping the summary exact (the run tree
@@ -411,14 +432,24 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
 
     /// Sets (`on`) or clears frames `lo..hi` of the free or reserved map.
     fn fill(&mut self, reserved: bool, on: bool, lo: u64, hi: u64) {
-        let base = if reserved { self.s.reserved } else { 0 };
-        self.fill_at(base, on, lo, hi);
+        let layer = if reserved {
+            Layer::Reserved
+        } else {
+            Layer::Free
+        };
+        self.fill_at(layer, on, lo, hi);
     }
 
-    fn fill_at(&mut self, base: usize, on: bool, lo: u64, hi: u64) {
-        let hi = hi.min(self.s.frames);
+    fn fill_at(&mut self, layer: Layer, on: bool, lo: u64, hi: u64) {
+        let s = self.s;
+        let hi = hi.min(s.frames);
         for (wi, mk) in pieces(lo, hi) {
-            let w = &mut self.m()[base + wi];
+            let at = match layer {
+                Layer::Free => wi,
+                Layer::Reserved => s.res(wi),
+                Layer::Continues => s.cont(wi),
+            };
+            let w = &mut self.m()[at];
             *w = if on { *w | mk } else { *w & !mk };
         }
     }
@@ -426,12 +457,11 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
     /// Marks allocated frames `lo..hi` as one contiguous allocation (`on`:
     /// each continues the one before, `lo` starts it) or clears the marks.
     pub fn set_run(&mut self, lo: u64, hi: u64, on: bool) {
-        let cont = self.s.cont;
         if on {
-            self.fill_at(cont, false, lo, lo + 1);
-            self.fill_at(cont, true, lo + 1, hi);
+            self.fill_at(Layer::Continues, false, lo, lo + 1);
+            self.fill_at(Layer::Continues, true, lo + 1, hi);
         } else {
-            self.fill_at(cont, false, lo, hi);
+            self.fill_at(Layer::Continues, false, lo, hi);
         }
     }
 
@@ -465,7 +495,7 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
     pub fn free_unreserved(&mut self) {
         let s = self.s;
         for i in 0..s.len[0] {
-            let r = self.m()[s.reserved + i];
+            let r = self.m()[s.res(i)];
             self.m()[i] = !r;
         }
         self.refresh(0, s.frames);
@@ -503,27 +533,24 @@ mod tests {
     fn shape_levels_and_sizes() {
         let q = 1 + 2 * QUEUE as u64;
         // A free word, a reserved word and a continues word; the run
-        // tree's root is the word itself; one word of queue bits, the queue.
+        // tree's root is the word itself; the queue.
         let s = Shape::new(1).unwrap();
-        assert_eq!(
-            (s.levels, s.run_levels, s.words()),
-            (1, 1, 3 + 1 + q as usize)
-        );
+        assert_eq!((s.levels, s.run_levels, s.words()), (1, 1, 3 + q as usize));
         // 65 level-0 words, 2 above them, 1 top, 65 reserved, 65 continues;
         // run levels of 65, 33 (computed), 17, 9, 5, 3, 2, 1 (stored)
-        // nodes; 2 words of queue bits.
+        // nodes; the queue.
         let s = Shape::new(64 * 64 + 1).unwrap();
         assert_eq!((s.levels, s.run_levels), (3, 8));
-        assert_eq!(s.bytes(), (65 + 2 + 1 + 2 * 65 + 37 + 2 + q) * 8);
+        assert_eq!(s.bytes(), (65 + 2 + 1 + 2 * 65 + 37 + q) * 8);
         // 64 GiB of frames: 2 MiB each for the free, reserved and continues
         // maps; run levels 2..=14 one word a node, 15..=18 (8 + 4 + 2 + 1
-        // nodes) three; 4096 words of queue bits.
+        // nodes) three; the queue.
         let s = Shape::new(16 << 20).unwrap();
         assert_eq!((s.levels, s.run_levels), (4, 19));
         let runs = ((1 << 17) - (1 << 4)) + 15 * 3;
         assert_eq!(
             s.bytes(),
-            (262_144 + 4096 + 64 + 1 + 2 * 262_144 + runs + 4096 + q) * 8
+            (262_144 + 4096 + 64 + 1 + 2 * 262_144 + runs + q) * 8
         );
         assert!(Shape::new(0).is_none());
         assert!(Shape::new((1 << 40) + 1).is_none());

@@ -409,7 +409,7 @@ impl FrameManager {
         if b.is_free(f) {
             return Err(FrameFault::DoubleFree(phys));
         }
-        if b.continues(f) || (f + 1 < b.frames() && b.continues(f + 1)) {
+        if b.in_run(f) {
             return Err(split(&b, phys, f));
         }
         b.give(f);

@@ -11,13 +11,13 @@
 //!   bitmap block (one word per node, three words where a node covers
 //!   2^21 frames or more).
 //! * Single-frame changes (`take`, `give`) only note their word, with its
-//!   value before the change, in a small queue ([`QUEUE`] entries, a bit
-//!   per word against duplicates); the queue is applied before every
-//!   search and whenever it fills: each word that differs from its noted
-//!   value has its path climbed until a node is unchanged. So a
-//!   single-frame call costs a bit test, a frame taken and given back
-//!   costs no climb, and the call that fills the queue at most [`QUEUE`]
-//!   climbs — a bound, not a walk.
+//!   value before the change, in a small queue ([`QUEUE`] entries; a word
+//!   noted just before is not noted again); the queue is applied before
+//!   every search and when a word is noted into a full queue: each word
+//!   that differs from its noted value has its path climbed until a node
+//!   is unchanged. So a single-frame call costs a comparison and a store,
+//!   a frame taken and given back costs no climb, and the call that finds
+//!   the queue full at most [`QUEUE`] climbs — a bound, not a walk.
 //! * Range changes (`set_range`) rebuild the nodes above the range at once.
 //!
 //! Alignment: a free run of at least `n + align - 1` frames always holds
@@ -192,29 +192,37 @@ impl Query {
 impl<W: AsRef<[u64]>> Bitmap<'_, W> {
     /// Free frames at the start, end and longest inside node `j` of level `k`
     /// (nothing free past the end).
+    #[inline]
     pub(super) fn run(&self, k: usize, j: u64) -> Run {
         let s = self.s;
-        let Ok(j) = usize::try_from(j) else {
-            return Run::default();
-        };
-        match k {
-            0 => self
-                .r()
-                .get(j)
-                .filter(|_| j < s.len[0])
-                .map_or(Run::default(), |&w| Run::of_word(w)),
-            1 => Run::join(self.run(0, 2 * j as u64), self.run(0, 2 * j as u64 + 1), 64),
-            _ if j >= s.run_len[k] => Run::default(),
-            _ if k <= NARROW => Run::unpack(self.r()[s.run_start[k] + j]),
-            _ => {
-                let at = s.run_start[k] + 3 * j;
-                let w = &self.r()[at..at + 3];
-                Run {
-                    pre: w[0],
-                    suf: w[1],
-                    best: w[2],
-                }
+        // Node indices stay below 2^34 (2^40 frames), so they fit.
+        let j = j as usize;
+        if k >= STORED {
+            if j >= s.run_len[k] {
+                return Run::default();
             }
+            if k <= NARROW {
+                return Run::unpack(self.r()[s.run_start[k] + j]);
+            }
+            let at = s.run_start[k] + 3 * j;
+            let w = &self.r()[at..at + 3];
+            return Run {
+                pre: w[0],
+                suf: w[1],
+                best: w[2],
+            };
+        }
+        let word = |i: usize| {
+            if i < s.len[0] {
+                Run::of_word(self.r()[i])
+            } else {
+                Run::default()
+            }
+        };
+        if k == 0 {
+            word(j)
+        } else {
+            Run::join(word(2 * j), word(2 * j + 1), 64)
         }
     }
 
@@ -223,9 +231,16 @@ impl<W: AsRef<[u64]>> Bitmap<'_, W> {
         Run::join(self.run(k - 1, 2 * j), self.run(k - 1, 2 * j + 1), 32 << k)
     }
 
+    /// The queue's entries: (word, value when noted) pairs, oldest first.
+    fn queued(&self) -> &[u64] {
+        let q = self.s.queue;
+        let n = (self.r()[q] as usize).min(QUEUE);
+        &self.r()[q + 1..q + 1 + 2 * n]
+    }
+
     /// Whether word `wi`'s path may be stale (it is in the queue).
     fn is_noted(&self, wi: usize) -> bool {
-        self.r()[self.s.dirty + wi / 64] & (1 << (wi % 64)) != 0
+        self.queued().iter().step_by(2).any(|&e| e == wi as u64)
     }
 
     /// The lowest `align`-aligned start (`align` a power of two, in
@@ -322,21 +337,15 @@ impl<W: AsRef<[u64]>> Bitmap<'_, W> {
                 n += usize::from(self.run(k, j as u64) != self.joined(k, j as u64));
             }
         }
-        let queued = self.r()[s.queue] as usize;
-        if queued >= QUEUE {
+        if self.r()[s.queue] as usize > QUEUE {
             return n + 1;
         }
-        let listed = &self.r()[s.queue + 1..s.queue + 1 + 2 * queued];
-        n += listed
+        n + self
+            .queued()
             .iter()
             .step_by(2)
-            .filter(|&&wi| wi as usize >= s.len[0] || !self.is_noted(wi as usize))
-            .count();
-        let marked: usize = self.r()[s.dirty..s.dirty + s.dirty_len]
-            .iter()
-            .map(|w| w.count_ones() as usize)
-            .sum();
-        n + usize::from(marked != queued)
+            .filter(|&&wi| wi as usize >= s.len[0])
+            .count()
     }
 }
 
@@ -368,20 +377,35 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
     }
 
     /// Notes that word `wi` of the free map changed from `old` (single-frame
-    /// calls, after the change).
+    /// calls, after the change). A word noted just before is not noted
+    /// again (single frames come in runs of calls on one word); one noted
+    /// earlier may be, which is harmless: applying an entry whose word
+    /// already matches the tree climbs no further than its first node.
+    #[inline(always)]
     pub(super) fn note(&mut self, wi: usize, old: u64) {
+        let q = self.s.queue;
+        let w = self.r();
+        let n = w[q] as usize;
+        if n == 0 || w[q + 2 * n - 1] != wi as u64 {
+            self.push(wi, old, n);
+        }
+    }
+
+    #[inline(never)]
+    fn push(&mut self, wi: usize, old: u64, mut n: usize) {
         let s = self.s;
-        if s.run_levels <= STORED || self.is_noted(wi) {
+        if s.run_levels <= STORED {
             return;
         }
-        self.m()[s.dirty + wi / 64] |= 1 << (wi % 64);
-        let n = self.m()[s.queue] as usize;
+        if n >= QUEUE {
+            // Full: apply what came before, not this word (its path still
+            // shows `old`, which its entry records).
+            self.apply_queue();
+            n = 0;
+        }
         let at = s.queue + 1 + 2 * n;
         self.m()[at..at + 2].copy_from_slice(&[wi as u64, old]);
         self.m()[s.queue] = n as u64 + 1;
-        if n + 1 == QUEUE {
-            self.apply_queue();
-        }
     }
 
     /// Climbs from every queued word that differs from its value when
@@ -392,39 +416,45 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
         for i in 0..n.min(QUEUE) {
             let at = s.queue + 1 + 2 * i;
             let (wi, old) = (self.m()[at] as usize, self.m()[at + 1]);
-            self.m()[s.dirty + wi / 64] &= !(1 << (wi % 64));
             if self.r()[wi] == old {
                 continue; // taken and given back (or the reverse) since
             }
-            let mut j = (wi >> STORED) as u64;
-            let mut new = self.joined(STORED, j);
-            for k in STORED..s.run_levels {
-                if self.run(k, j) == new {
-                    break;
-                }
-                self.store(k, j, new);
-                if k + 1 == s.run_levels {
-                    break;
-                }
-                // Only the sibling is read: this node's value is at hand.
-                let sib = self.run(k, j ^ 1);
-                let half = 64 << k;
-                new = if j % 2 == 0 {
-                    Run::join(new, sib, half)
-                } else {
-                    Run::join(sib, new, half)
-                };
-                j /= 2;
-            }
+            self.climb(STORED, (wi >> STORED) as u64);
         }
         self.m()[s.queue] = 0;
     }
 
-    /// Rebuilds the index above frames `lo..hi` (lo < hi), level by level.
+    /// Recomputes node `j` of level `k` (from its children, which are
+    /// current) and its ancestors, until one is unchanged.
+    fn climb(&mut self, mut k: usize, mut j: u64) {
+        let top = self.s.run_levels;
+        let mut new = self.joined(k, j);
+        while self.run(k, j) != new {
+            self.store(k, j, new);
+            if k + 1 == top {
+                break;
+            }
+            // Only the sibling is read: this node's value is at hand.
+            let sib = self.run(k, j ^ 1);
+            let half = 64 << k;
+            new = if j % 2 == 0 {
+                Run::join(new, sib, half)
+            } else {
+                Run::join(sib, new, half)
+            };
+            (k, j) = (k + 1, j / 2);
+        }
+    }
+
+    /// Rebuilds the index above frames `lo..hi` (lo < hi): level by level
+    /// while the range spans several nodes, then one climb.
     pub(super) fn refresh_runs(&mut self, lo: u64, hi: u64) {
         let s = self.s;
         let (a, b) = (lo / 64, (hi - 1) / 64);
         for k in STORED..s.run_levels {
+            if a >> k == b >> k {
+                return self.climb(k, a >> k);
+            }
             for j in a >> k..=b >> k {
                 let r = self.joined(k, j);
                 self.store(k, j, r);
@@ -435,7 +465,6 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
     /// Rebuilds the whole index and empties the queue.
     pub(super) fn rebuild_runs(&mut self) {
         let s = self.s;
-        self.m()[s.dirty..s.dirty + s.dirty_len].fill(0);
         self.m()[s.queue] = 0;
         self.refresh_runs(0, s.frames);
     }

@@ -32,7 +32,7 @@ const FRAME: u64 = 4096;
 /// Simulated RAM for the alloc/free rows.
 const RAM: u64 = 16 * GIB;
 /// Host buffer that plays physical 0..BUF (holds memshim's bitmap).
-const BUF: u64 = 8 * MIB;
+const BUF: u64 = 16 * MIB;
 /// Frames below 1 MiB are never handed out by any of the three.
 const LOW: usize = 256;
 
