@@ -195,22 +195,29 @@ extern "C" {
  * heap grow from frames. `magic` is EAX at entry (0x2BADB002: Multiboot 1,
  * 0x36D76289: Multiboot 2), `boot_info` the information structure (EBX)
  * as a virtual address. Reserves below 1 MiB, the kernel image, the boot
- * information, its memory map, modules, their strings, the command line
- * and the bitmap, which goes into usable RAM below `phys_limit` (touching
- * usable entries count as one region). RAM at or above 1 TiB physical is
+ * information, its memory map, modules, their strings, the command line,
+ * every other structure the Multiboot 1 flags say exists (a.out symbols
+ * or ELF section headers, drives, ROM config table, boot loader name, APM
+ * table, VBE controller and mode info, framebuffer and palette), the
+ * Multiboot 2 framebuffer, the sections the boot loader loaded outside
+ * the kernel image (ELF headers without SHF_ALLOC: symbol and string
+ * tables), and the bitmap, which goes into usable RAM below `phys_limit`
+ * (touching usable entries count as one region). RAM at or above 1 TiB physical is
  * ignored: never tracked or handed out (this caps the bitmap at about
- * 64 MiB). Returns 0, or `MEMSHIM_EINVAL` (NULL, `phys_offset` not
+ * 113 MiB). Returns 0, or `MEMSHIM_EINVAL` (NULL, `phys_offset` not
  * page-aligned, `kernel_end < kernel_start`), `MEMSHIM_EMAGIC`,
  * `MEMSHIM_EBOOTINFO` (a length runs past the structure, a bad entry size,
- * more than 4096 map entries, 256 modules or 1024 Multiboot 2 tags),
+ * more than 4096 map entries, 256 modules, 1024 Multiboot 2 tags or 4096
+ * ELF sections, an ELF entry size other than 40 or 64, a section or
+ * framebuffer that wraps, drives over 1 MiB, flags bits 4 and 5 both set),
  * `MEMSHIM_ENOMMAP` (neither a memory map nor
  * mem_lower/mem_upper), `MEMSHIM_ERANGE` (a structure lies above
  * `phys_limit`), `MEMSHIM_ENOMEM` (no usable RAM above 1 MiB, or no room
  * for the bitmap), `MEMSHIM_EALREADY`.
  *
  * # Safety
- * `boot_info` must be NULL or readable (52 bytes for Multiboot 1, its
- * `total_size` for Multiboot 2); `cfg` NULL or readable; physical memory
+ * `boot_info` must be NULL or readable (52 bytes for Multiboot 1, 88 with
+ * flags bits 7-11, 116 with bit 12; its `total_size` for Multiboot 2); `cfg` NULL or readable; physical memory
  * below `phys_limit` (all of it, if 0) mapped writable at `phys_offset`;
  * usable RAM used by nothing but the kernel and the boot loader's data.
  */
@@ -243,22 +250,35 @@ uint64_t memshim_frame_alloc(void);
 /**
  * `count` physically contiguous frames starting at a multiple of `align`
  * bytes (a power of two; 0 means 4096) and ending at or below `below`
- * (0: no limit) — DMA buffers. Returns the physical address, or 0 if no
- * such run exists, `count` is 0 or `align` is not a power of two.
+ * (0: no limit) — DMA buffers. The lowest such run above 16 MiB, else
+ * the lowest from 1 MiB; found through an index of free runs in time
+ * that does not grow with RAM or fill (a few µs at worst on 64 GiB), so
+ * it may run with interrupts off. With `align` above 4096 in a map
+ * fragmented into hundreds of free runs just too short or badly placed,
+ * the search keeps to runs of at least `count + align/4096 - 1` frames
+ * (which always hold a fit) and may return 0 although a run fitting
+ * exactly exists. Returns the physical address, or 0 if no such run is
+ * found, `count` is 0 or `align` is not a power of two.
  */
 uint64_t memshim_frame_alloc_contiguous(size_t count, uint64_t align, uint64_t below);
 
 /**
- * Gives back a frame `memshim_frame_alloc` returned. Freeing a free frame,
- * a reserved one, a frame memshim's heap holds, an unaligned or untracked
- * address is reported through the panic handler (with the address) and
- * changes nothing.
+ * Gives back a frame `memshim_frame_alloc` returned (or a run of one from
+ * `memshim_frame_alloc_contiguous`). Freeing a free frame, a reserved
+ * one, a frame memshim's heap holds, a frame of a longer contiguous run
+ * (give a run back whole, with `memshim_frame_free_contiguous`), an
+ * unaligned or untracked address is reported through the panic handler
+ * (with the address) and changes nothing.
  */
 void memshim_frame_free(uint64_t phys);
 
 /**
- * Gives back `count` frames from `phys` (0 does nothing); all or nothing,
- * misuse reported as for `memshim_frame_free`.
+ * Gives back `count` frames from `phys` (0 does nothing): whole
+ * allocations only — a run from `memshim_frame_alloc_contiguous` with its
+ * start and count, or several runs and single frames side by side. All or
+ * nothing: a range that starts or ends inside a run ("would split the
+ * contiguous run of N frames at ADDR") or holds a free, reserved or heap
+ * frame is reported as for `memshim_frame_free` and frees nothing.
  */
 void memshim_frame_free_contiguous(uint64_t phys, size_t count);
 

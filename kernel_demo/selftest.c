@@ -124,11 +124,11 @@ static bool check_init(void)
     if (s.frames_total == 0 || s.frames_free == 0 || s.frames_free > s.frames_total)
         return FAIL("frames: %lu free of %lu", s.frames_free, s.frames_total);
     /* Every usable frame, less what memshim reserves: below 1 MiB, the
-       kernel image, the boot information and the bitmap (at most 2 bits
-       per frame up to the top of RAM, with its summary level). */
+       kernel image, the boot information and the bitmap (under 4 bits
+       per frame up to the top of RAM, with its summary and run index). */
     uint64_t usable = env->usable_bytes / PAGE_BYTES;
     uint64_t image = (uint64_t)(__kernel_end - __kernel_start);
-    uint64_t bitmap = env->ram_top / (4 * PAGE_BYTES);
+    uint64_t bitmap = env->ram_top / (2 * PAGE_BYTES);
     uint64_t reserved = (1 * MIB + image + bitmap + 64 * KIB) / PAGE_BYTES;
     if (s.frames_total > usable || s.frames_total + reserved < usable)
         return FAIL("tracks %lu frames; the boot map has %lu usable", s.frames_total, usable);

@@ -182,6 +182,18 @@ fn decode(data: &[u8]) -> Case<'_> {
         Kind::Mb1 => {
             let mut s = inp.take(MB1_READ).to_vec();
             s.resize(MB1_READ, 0);
+            // The caller's promise: the fixed fields the flags name are
+            // readable (88 bytes with bits 7-11, 116 with bit 12), no more.
+            let flags = u32_at(&s, 0);
+            let len = if flags & 1 << 12 != 0 {
+                116
+            } else if flags & 0xF80 != 0 {
+                88
+            } else {
+                MB1_READ
+            };
+            s.extend_from_slice(inp.take(len - MB1_READ));
+            s.resize(len, 0);
             case.structure = s.into_boxed_slice();
             case.image = inp.take(usize::MAX);
         }
@@ -362,8 +374,8 @@ impl Case<'_> {
         };
         match self.kind {
             Kind::Mb1 => {
-                // SAFETY: `info` holds the 52-byte fixed part; physical memory
-                // below the limit is the RAM buffer.
+                // SAFETY: `info` holds the fixed part its flags name; physical
+                // memory below the limit is the RAM buffer.
                 let map = unsafe { Multiboot1::parse(info, phys) }
                     .ok()
                     .map(|m| self.map(&m));

@@ -1,6 +1,8 @@
 //! The frame bitmap: one bit per 4 KiB frame (1 = free), a summary tree
 //! above it (bit `i` of level `k+1` is set iff word `i` of level `k` is not
-//! zero), and a flat "reserved" bitmap beside it (1 = never allocatable).
+//! zero), a flat "reserved" bitmap beside it (1 = never allocatable), and
+//! a "continues" bitmap (1 = allocated with the frame before it, by one
+//! contiguous request), which tells a whole run from part of one.
 //!
 //! Level 0 has `ceil(frames / 64)` words; each level above has
 //! `ceil(words below / 64)` words, up to a single top word. For 64 GiB that
@@ -8,20 +10,36 @@
 //! position reads at most two words per level: O(levels) at every fill
 //! level, never a walk over the bitmap.
 //!
+//! Contiguous searches use a second index over the same words, the
+//! free-run tree of [`super::runs`].
+//!
 //! All words live in one caller-provided block of memory (placed in RAM by
-//! the frame manager), laid out as: level 0, level 1, ..., reserved bitmap.
+//! the frame manager), laid out as: level 0, level 1, ..., the reserved and
+//! continues bitmaps interleaved word by word (a single free reads both
+//! from one cache line), run-tree levels, the run tree's queue.
+
+use super::runs::{self, QUEUE, STORED};
 
 /// Levels needed for 2^40 frames (the 52-bit physical address space).
 const MAX_LEVELS: usize = 8;
+/// Run-tree levels for 2^34 words (2^40 frames): one per halving.
+const MAX_RUN_LEVELS: usize = 35;
 
 /// Word offsets and lengths of each level inside the block.
 #[derive(Clone, Copy, Debug)]
 pub struct Shape {
-    frames: u64,
+    pub(super) frames: u64,
     levels: usize,
     start: [usize; MAX_LEVELS],
-    len: [usize; MAX_LEVELS],
+    pub(super) len: [usize; MAX_LEVELS],
+    /// Reserved word `i` at `reserved + 2i`, continues word `i` after it.
     reserved: usize,
+    /// Run-tree levels (0 and 1 computed, [`STORED`] and up kept).
+    pub(super) run_levels: usize,
+    pub(super) run_len: [usize; MAX_RUN_LEVELS],
+    pub(super) run_start: [usize; MAX_RUN_LEVELS],
+    /// Queue length, then up to [`QUEUE`] (word index, value when queued).
+    pub(super) queue: usize,
     total: usize,
 }
 
@@ -37,6 +55,10 @@ impl Shape {
             start: [0; MAX_LEVELS],
             len: [0; MAX_LEVELS],
             reserved: 0,
+            run_levels: 1,
+            run_len: [0; MAX_RUN_LEVELS],
+            run_start: [0; MAX_RUN_LEVELS],
+            queue: 0,
             total: 0,
         };
         s.len[0] = usize::try_from(frames.div_ceil(64)).ok()?;
@@ -46,7 +68,19 @@ impl Shape {
             s.levels += 1;
         }
         s.reserved = s.start[s.levels - 1] + s.len[s.levels - 1];
-        s.total = s.reserved + s.len[0];
+        let mut at = s.reserved + 2 * s.len[0];
+        s.run_len[0] = s.len[0];
+        while s.run_len[s.run_levels - 1] > 1 {
+            let k = s.run_levels;
+            s.run_len[k] = s.run_len[k - 1].div_ceil(2);
+            if k >= STORED {
+                s.run_start[k] = at;
+                at += s.run_len[k] * if k <= runs::NARROW { 1 } else { 3 };
+            }
+            s.run_levels += 1;
+        }
+        s.queue = at;
+        s.total = s.queue + 1 + 2 * QUEUE;
         Some(s)
     }
 
@@ -64,6 +98,24 @@ impl Shape {
     pub fn frames(&self) -> u64 {
         self.frames
     }
+
+    /// Where reserved word `wi` is.
+    fn res(&self, wi: usize) -> usize {
+        self.reserved + 2 * wi
+    }
+
+    /// Where continues word `wi` is.
+    fn cont(&self, wi: usize) -> usize {
+        self.reserved + 2 * wi + 1
+    }
+}
+
+/// The per-frame maps `fill` changes.
+#[derive(Clone, Copy)]
+enum Layer {
+    Free,
+    Reserved,
+    Continues,
 }
 
 /// Bit mask of bits `lo..hi` (0 <= lo < hi <= 64) within one word.
@@ -103,13 +155,15 @@ enum Map {
     Reserved,
     /// Neither free nor reserved: allocated.
     Allocated,
+    /// Not allocated together with the frame before it.
+    Starts,
 }
 
 /// The bitmap over a block of words (`&[u64]` to read, `&mut [u64]` to
 /// change). Indices are frame numbers.
 pub struct Bitmap<'s, W> {
     w: W,
-    s: &'s Shape,
+    pub(super) s: &'s Shape,
 }
 
 impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
@@ -119,7 +173,7 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
         Bitmap { w: words, s }
     }
 
-    fn r(&self) -> &[u64] {
+    pub(super) fn r(&self) -> &[u64] {
         self.w.as_ref()
     }
 
@@ -135,7 +189,7 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
 
     /// Whether frame `f` (< frames) is reserved.
     pub fn is_reserved(&self, f: u64) -> bool {
-        self.r()[self.s.reserved + (f / 64) as usize] & (1 << (f % 64)) != 0
+        self.r()[self.s.res((f / 64) as usize)] & (1 << (f % 64)) != 0
     }
 
     /// The lowest free frame `>= from`: climbs the summary until a level
@@ -176,34 +230,15 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
         Some(pos as u64)
     }
 
-    /// The lowest `align`-aligned start of `n` free frames in `lo..hi`.
-    /// Each probe jumps to the next free frame (summary search) and checks
-    /// the candidate run a word at a time; the next probe starts past the
-    /// used frame that broke it, so no word is scanned twice.
-    pub fn find_run(&self, n: u64, align: u64, lo: u64, hi: u64) -> Option<u64> {
-        let mut pos = lo;
-        loop {
-            let f = self.next_free(pos)?;
-            let start = f.checked_next_multiple_of(align)?;
-            let end = start.checked_add(n)?;
-            if end > hi {
-                return None;
-            }
-            match self.first_in(Map::Used, start, end) {
-                None => return Some(start),
-                Some(u) => pos = u + 1,
-            }
-        }
-    }
-
     /// Level-0 word `wi` seen as the map `m`.
     fn word(&self, m: Map, wi: usize) -> u64 {
         let w = self.r();
         match m {
             Map::Free => w[wi],
             Map::Used => !w[wi],
-            Map::Reserved => w[self.s.reserved + wi],
-            Map::Allocated => !(w[wi] | w[self.s.reserved + wi]),
+            Map::Reserved => w[self.s.res(wi)],
+            Map::Allocated => !(w[wi] | w[self.s.res(wi)]),
+            Map::Starts => !w[self.s.cont(wi)],
         }
     }
 
@@ -237,6 +272,45 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
         self.first_in(Map::Reserved, lo, hi)
     }
 
+    /// Whether allocated frame `f` (< frames) is part of a longer
+    /// contiguous run: it continues `f - 1` or `f + 1` continues it.
+    #[inline(always)]
+    pub fn in_run(&self, f: u64) -> bool {
+        let (wi, b) = ((f / 64) as usize, f % 64);
+        let c = self.r()[self.s.cont(wi)];
+        if b < 63 {
+            return c >> b & 0b11 != 0;
+        }
+        c >> 63 != 0 || (f + 1 < self.s.frames && self.continues(f + 1))
+    }
+
+    /// Whether frame `f` (< frames) was allocated together with `f - 1`.
+    #[inline]
+    pub fn continues(&self, f: u64) -> bool {
+        self.r()[self.s.cont((f / 64) as usize)] & (1 << (f % 64)) != 0
+    }
+
+    /// The contiguous allocation holding allocated frame `f`: its first
+    /// frame and its length (1 for a single frame).
+    pub fn run_of(&self, f: u64) -> (u64, u64) {
+        // Back to the last frame at or below `f` that does not continue.
+        let (mut wi, mut m) = ((f / 64) as usize, mask(0, f % 64 + 1));
+        let start = loop {
+            let starts = !self.r()[self.s.cont(wi)] & m;
+            if starts != 0 {
+                break wi as u64 * 64 + 63 - u64::from(starts.leading_zeros());
+            }
+            if wi == 0 {
+                break 0; // frame 0 never continues; corruption otherwise
+            }
+            (wi, m) = (wi - 1, !0);
+        };
+        let end = self
+            .first_in(Map::Starts, f + 1, self.s.frames)
+            .unwrap_or(self.s.frames);
+        (start, end - start)
+    }
+
     /// The first allocated (neither free nor reserved) frame in `lo..hi`.
     pub fn first_allocated(&self, lo: u64, hi: u64) -> Option<u64> {
         self.first_in(Map::Allocated, lo, hi)
@@ -262,9 +336,8 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
 
     /// Number of frames not reserved (padding bits past the end stay reserved).
     pub fn count_unreserved(&self) -> u64 {
-        self.r()[self.s.reserved..]
-            .iter()
-            .map(|w| u64::from(w.count_zeros()))
+        (0..self.s.len[0])
+            .map(|i| u64::from(self.r()[self.s.res(i)].count_zeros()))
             .sum()
     }
 
@@ -280,11 +353,18 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
     }
 
     /// Structural problems: words with frames both free and reserved, free
-    /// bits past the end, summary words that disagree with the level below.
+    /// bits past the end, "continues" bits on frames that are not allocated
+    /// after an allocated one, summary words that disagree with the level
+    /// below, run-tree nodes that disagree with theirs.
     pub fn problems(&self) -> usize {
         let (s, w) = (self.s, self.r());
-        let mut n = (0..s.len[0])
-            .filter(|&i| w[i] & w[s.reserved + i] != 0)
+        let mut n = (0..s.len[0]).filter(|&i| w[i] & w[s.res(i)] != 0).count();
+        let allocated = |i: usize| !(w[i] | w[s.res(i)]);
+        n += (0..s.len[0])
+            .filter(|&i| {
+                let before = allocated(i) << 1 | if i == 0 { 0 } else { allocated(i - 1) >> 63 };
+                w[s.cont(i)] & !(allocated(i) & before) != 0
+            })
             .count();
         let tail = s.frames % 64;
         if tail != 0 && w[s.len[0] - 1] & mask(tail, 64) != 0 {
@@ -295,25 +375,30 @@ impl<'s, W: AsRef<[u64]>> Bitmap<'s, W> {
                 .filter(|&p| w[s.start[lvl + 1] + p] != self.summary_of(lvl, p))
                 .count();
         }
-        n
+        n + self.run_problems()
     }
 }
 
 impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
-    fn m(&mut self) -> &mut [u64] {
+    pub(super) fn m(&mut self) -> &mut [u64] {
         self.w.as_mut()
     }
 
-    /// All frames reserved, none free: the starting point of init.
+    /// All frames reserved, none free, the run tree empty: the starting
+    /// point of init.
     pub fn clear_all(&mut self) {
-        let r = self.s.reserved;
-        self.m()[..r].fill(0);
-        self.m()[r..].fill(!0);
+        let s = self.s;
+        self.m().fill(0);
+        for i in 0..s.len[0] {
+            self.m()[s.res(i)] = !0;
+        }
     }
 
-    /// Marks free frame `f` used, keeping the summary exact.
+    /// Marks free frame `f` used, keeping the summary exact (the run tree
+    /// is told through its queue).
     pub fn take(&mut self, f: u64) {
-        let s = *self.s;
+        let s = self.s;
+        let old = self.r()[(f / 64) as usize];
         let mut pos = f as usize;
         for lvl in 0..s.levels {
             let w = &mut self.m()[s.start[lvl] + pos / 64];
@@ -323,11 +408,15 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
             }
             pos /= 64;
         }
+        // After the change: noting may apply the queue at once.
+        self.note((f / 64) as usize, old);
     }
 
-    /// Marks used frame `f` free, keeping the summary exact.
+    /// Marks used frame `f` free, keeping the summary exact (the run tree
+    /// is told through its queue).
     pub fn give(&mut self, f: u64) {
-        let s = *self.s;
+        let s = self.s;
+        let old = self.r()[(f / 64) as usize];
         let mut pos = f as usize;
         for lvl in 0..s.levels {
             let w = &mut self.m()[s.start[lvl] + pos / 64];
@@ -338,15 +427,41 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
             }
             pos /= 64;
         }
+        self.note((f / 64) as usize, old);
     }
 
     /// Sets (`on`) or clears frames `lo..hi` of the free or reserved map.
     fn fill(&mut self, reserved: bool, on: bool, lo: u64, hi: u64) {
-        let base = if reserved { self.s.reserved } else { 0 };
-        let hi = hi.min(self.s.frames);
+        let layer = if reserved {
+            Layer::Reserved
+        } else {
+            Layer::Free
+        };
+        self.fill_at(layer, on, lo, hi);
+    }
+
+    fn fill_at(&mut self, layer: Layer, on: bool, lo: u64, hi: u64) {
+        let s = self.s;
+        let hi = hi.min(s.frames);
         for (wi, mk) in pieces(lo, hi) {
-            let w = &mut self.m()[base + wi];
+            let at = match layer {
+                Layer::Free => wi,
+                Layer::Reserved => s.res(wi),
+                Layer::Continues => s.cont(wi),
+            };
+            let w = &mut self.m()[at];
             *w = if on { *w | mk } else { *w & !mk };
+        }
+    }
+
+    /// Marks allocated frames `lo..hi` as one contiguous allocation (`on`:
+    /// each continues the one before, `lo` starts it) or clears the marks.
+    pub fn set_run(&mut self, lo: u64, hi: u64, on: bool) {
+        if on {
+            self.fill_at(Layer::Continues, false, lo, lo + 1);
+            self.fill_at(Layer::Continues, true, lo + 1, hi);
+        } else {
+            self.fill_at(Layer::Continues, false, lo, hi);
         }
     }
 
@@ -365,30 +480,33 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
         }
     }
 
-    /// Marks frames `lo..hi` free or used; summary refreshed.
+    /// Marks frames `lo..hi` free or used; summary and run tree refreshed.
     pub fn set_range(&mut self, lo: u64, hi: u64, free: bool) {
         let hi = hi.min(self.s.frames);
         if lo < hi {
             self.fill(false, free, lo, hi);
             self.refresh(lo, hi);
+            self.refresh_runs(lo, hi);
         }
     }
 
-    /// Makes every non-reserved frame free and rebuilds the whole summary.
+    /// Makes every non-reserved frame free and rebuilds the summary and the
+    /// run tree.
     pub fn free_unreserved(&mut self) {
-        let s = *self.s;
+        let s = self.s;
         for i in 0..s.len[0] {
-            let r = self.m()[s.reserved + i];
+            let r = self.m()[s.res(i)];
             self.m()[i] = !r;
         }
         self.refresh(0, s.frames);
+        self.rebuild_runs();
     }
 
     /// Brings the summary above frames `lo..hi` (lo < hi) up to date: one
     /// parent bit per changed word, level by level (a run of n frames costs
     /// about n/64 + levels word updates, not a rescan of the children).
     fn refresh(&mut self, lo: u64, hi: u64) {
-        let s = *self.s;
+        let s = self.s;
         let (mut a, mut b) = ((lo / 64) as usize, ((hi - 1) / 64) as usize);
         for lvl in 0..s.levels - 1 {
             for i in a..=b {
@@ -413,15 +531,27 @@ mod tests {
 
     #[test]
     fn shape_levels_and_sizes() {
+        let q = 1 + 2 * QUEUE as u64;
+        // A free word, a reserved word and a continues word; the run
+        // tree's root is the word itself; the queue.
         let s = Shape::new(1).unwrap();
-        assert_eq!((s.levels, s.words()), (1, 2));
+        assert_eq!((s.levels, s.run_levels, s.words()), (1, 1, 3 + q as usize));
+        // 65 level-0 words, 2 above them, 1 top, 65 reserved, 65 continues;
+        // run levels of 65, 33 (computed), 17, 9, 5, 3, 2, 1 (stored)
+        // nodes; the queue.
         let s = Shape::new(64 * 64 + 1).unwrap();
-        // 65 level-0 words, 2 above them, 1 top, 65 reserved.
-        assert_eq!((s.levels, s.words()), (3, 65 + 2 + 1 + 65));
-        // 64 GiB of frames: a 2 MiB free map and a 2 MiB reserved map.
+        assert_eq!((s.levels, s.run_levels), (3, 8));
+        assert_eq!(s.bytes(), (65 + 2 + 1 + 2 * 65 + 37 + q) * 8);
+        // 64 GiB of frames: 2 MiB each for the free, reserved and continues
+        // maps; run levels 2..=14 one word a node, 15..=18 (8 + 4 + 2 + 1
+        // nodes) three; the queue.
         let s = Shape::new(16 << 20).unwrap();
-        assert_eq!(s.levels, 4);
-        assert_eq!(s.bytes(), (262_144 + 4096 + 64 + 1 + 262_144) * 8);
+        assert_eq!((s.levels, s.run_levels), (4, 19));
+        let runs = ((1 << 17) - (1 << 4)) + 15 * 3;
+        assert_eq!(
+            s.bytes(),
+            (262_144 + 4096 + 64 + 1 + 2 * 262_144 + runs + q) * 8
+        );
         assert!(Shape::new(0).is_none());
         assert!(Shape::new((1 << 40) + 1).is_none());
     }

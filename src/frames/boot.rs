@@ -7,8 +7,21 @@
 //! likes through [`BootMap`]; the walks repeat the validated arithmetic
 //! and can no longer fail. Nothing is read outside the structure: the
 //! Multiboot 2 structure is one block of `total_size` bytes; the Multiboot 1
-//! fixed part is 52 bytes (up to `mmap_addr`), and its memory map, module
-//! list and strings are read through `phys_offset`, below `phys_limit` only.
+//! fixed part is 52 bytes (up to `mmap_addr`), 88 when flags bits 7-11 say
+//! the drive, config-table, loader-name, APM or VBE fields exist, 116 with
+//! the framebuffer (bit 12); its memory map, module list, strings, ELF
+//! section headers and config-table length are read through `phys_offset`,
+//! below `phys_limit` only.
+//!
+//! Every structure the flags (or tags) say exists is reserved: besides the
+//! map, modules and strings, the Multiboot 1 a.out symbol table (bit 4),
+//! ELF section headers (bit 5), drives (7), ROM config table (8), boot
+//! loader name (9), APM table (10), VBE controller and mode info (11) and
+//! framebuffer with its palette (12); for Multiboot 2 (whose other tags
+//! carry their data inline) the framebuffer (tag 8). The ELF section
+//! headers of either also reserve the sections the boot loader loaded
+//! that are not part of the kernel image (not `SHF_ALLOC`: the symbol and
+//! string tables), at their `sh_addr`.
 
 use crate::error::Error;
 use crate::types::memshim_range;
@@ -17,6 +30,8 @@ use crate::types::memshim_range;
 pub(crate) const MB1_MAGIC: u32 = 0x2BAD_B002;
 /// Multiboot 2 magic (EAX at entry).
 pub(crate) const MB2_MAGIC: u32 = 0x36D7_6289;
+/// Below this (1 MiB) everything is reserved whatever the boot info says.
+const LOW_RESERVED: u64 = 1 << 20;
 
 /// More memory-map entries than this are refused: placing the bitmap walks
 /// the map once per 64 distinct ranges, and real maps have tens to hundreds.
@@ -32,6 +47,8 @@ pub(crate) const MAX_TAGS: usize = 1024;
 pub(crate) const MAX_INFO_BYTES: u64 = 1 << 20;
 /// Longest string (module name, command line) read to find its end.
 const MAX_STRING: u64 = 4096;
+/// More ELF section headers than this are refused.
+pub(crate) const MAX_SECTIONS: usize = 4096;
 
 /// A validated memory description, walked as often as needed.
 pub trait BootMap {
@@ -158,12 +175,35 @@ impl BootMap for Ranges<'_> {
 
 /// Fixed part read: flags .. mmap_addr (offsets 0..52).
 const MB1_READ: u64 = 52;
-/// The whole fixed structure (up to the framebuffer colour info), reserved.
+/// Read when bits 7-11 are set: up to `vbe_interface_len` (offset 88).
+const MB1_READ_VBE: u64 = 88;
+/// The whole fixed structure (up to the framebuffer colour info), reserved
+/// and, with bit 12, read.
 const MB1_SIZE: u64 = 116;
 const MB1_MEM: u32 = 1 << 0;
 const MB1_CMDLINE: u32 = 1 << 2;
 const MB1_MODS: u32 = 1 << 3;
+const MB1_AOUT: u32 = 1 << 4;
+const MB1_ELF: u32 = 1 << 5;
 const MB1_MMAP: u32 = 1 << 6;
+const MB1_DRIVES: u32 = 1 << 7;
+const MB1_CONFIG: u32 = 1 << 8;
+const MB1_LOADER: u32 = 1 << 9;
+const MB1_APM: u32 = 1 << 10;
+const MB1_VBE: u32 = 1 << 11;
+const MB1_FB: u32 = 1 << 12;
+/// The APM table: version, cseg, offset (4), cseg_16, dseg, flags,
+/// cseg_len, cseg_16_len, dseg_len.
+const MB1_APM_SIZE: u64 = 20;
+/// VBE controller information (function 00h) and mode information (01h).
+const VBE_CONTROL_SIZE: u64 = 512;
+const VBE_MODE_SIZE: u64 = 256;
+/// Framebuffer type 0: an indexed palette of 3-byte entries.
+const FB_INDEXED: u8 = 0;
+/// Ranges besides the map, modules and strings a Multiboot 1 structure
+/// can name: a.out symbols, drives, config table, loader name, APM, two
+/// VBE blocks, framebuffer, palette.
+const MB1_EXTRA: usize = 9;
 /// A memory-map entry's `size` field counts the bytes after itself: base (8),
 /// length (8) and type (4) at least.
 const MB1_ENTRY_MIN: usize = 20;
@@ -183,6 +223,86 @@ pub struct Multiboot1<'a> {
     /// String lengths, measured once in `parse` (the reserved ranges are
     /// walked many times): each module's name, then the command line's.
     names: [u16; MAX_MODULES + 1],
+    /// The other structures the flags name, as byte ranges (empty: absent).
+    extra: [(u64, u64); MB1_EXTRA],
+    /// ELF section headers (bit 5), validated.
+    elf: Elf<'a>,
+    elf_phys: u64,
+}
+
+/// A validated ELF section header table: `entsize` 40 (ELF32) or 64 (ELF64).
+#[derive(Clone, Copy)]
+struct Elf<'a> {
+    table: &'a [u8],
+    entsize: usize,
+}
+
+const SHT_NULL: u32 = 0;
+const SHT_NOBITS: u32 = 8;
+const SHF_ALLOC: u64 = 2;
+
+impl<'a> Elf<'a> {
+    const NONE: Elf<'static> = Elf {
+        table: &[],
+        entsize: 40,
+    };
+
+    /// Checks `num` headers of `entsize` bytes at the start of `table`
+    /// (which may be longer) and the ranges of the sections they load.
+    fn new(table: &'a [u8], num: usize, entsize: usize) -> Result<Self, Error> {
+        if num == 0 {
+            return Ok(Elf::NONE);
+        }
+        let bytes = num.checked_mul(entsize).ok_or(Error::BadBootInfo)?;
+        if num > MAX_SECTIONS || !matches!(entsize, 40 | 64) || bytes > table.len() {
+            return Err(Error::BadBootInfo);
+        }
+        let elf = Elf {
+            table: &table[..bytes],
+            entsize,
+        };
+        let mut wraps = false;
+        elf.walk(&mut |_, end| wraps |= end.is_none());
+        if wraps {
+            return Err(Error::BadBootInfo);
+        }
+        Ok(elf)
+    }
+
+    /// Calls `f(start, end)` for every section loaded outside the kernel
+    /// image: not `SHF_ALLOC` (the image holds those, at link addresses
+    /// that may be virtual), not empty, not `SHT_NOBITS`, with an address
+    /// (the boot loader's physical one). `end` is `None` if it wraps.
+    fn walk(&self, f: &mut dyn FnMut(u64, Option<u64>)) {
+        for h in self.table.chunks_exact(self.entsize) {
+            let ty = u32_at(h, 4);
+            let (flags, addr, size) = if self.entsize == 40 {
+                let w = |at| u64::from(u32_at(h, at));
+                (w(8), w(12), w(20))
+            } else {
+                (u64_at(h, 8), u64_at(h, 16), u64_at(h, 32))
+            };
+            if flags & SHF_ALLOC == 0
+                && addr != 0
+                && size != 0
+                && !matches!(ty, SHT_NULL | SHT_NOBITS)
+            {
+                f(addr, addr.checked_add(size));
+            }
+        }
+    }
+
+    /// The loaded sections as `(start, end)` (validated: none wraps).
+    fn sections(&self, f: &mut dyn FnMut(u64, u64)) {
+        self.walk(&mut |start, end| f(start, end.unwrap_or(u64::MAX)));
+    }
+}
+
+/// The bytes a framebuffer of `pitch` x `height` spans from `addr`.
+fn framebuffer(addr: u64, pitch: u32, height: u32) -> Result<(u64, u64), Error> {
+    let len = u64::from(pitch) * u64::from(height);
+    let end = addr.checked_add(len).ok_or(Error::BadBootInfo)?;
+    Ok((addr, end))
 }
 
 /// Walks a Multiboot 1 memory map by each entry's own `size` field:
@@ -216,8 +336,10 @@ impl<'a> Multiboot1<'a> {
     /// Validates the structure at `info` (a virtual address).
     ///
     /// # Safety
-    /// `info` must be NULL or readable for 52 bytes; physical memory below
-    /// `phys.limit` must be mapped readable at `phys.offset`; both unchanged for `'a`.
+    /// `info` must be NULL or readable for 52 bytes, and for the fields its
+    /// flags say exist (88 bytes with bits 7-11, 116 with bit 12); physical
+    /// memory below `phys.limit` must be mapped readable at `phys.offset`;
+    /// both unchanged for `'a`.
     pub unsafe fn parse(info: *const u8, phys: Phys) -> Result<Self, Error> {
         if info.is_null() {
             return Err(Error::Invalid);
@@ -236,7 +358,13 @@ impl<'a> Multiboot1<'a> {
             mods: &[],
             mods_phys: u64::from(u32_at(head, 24)),
             names: [0; MAX_MODULES + 1],
+            extra: [(0, 0); MB1_EXTRA],
+            elf: Elf::NONE,
+            elf_phys: 0,
         };
+        if flags & MB1_AOUT != 0 && flags & MB1_ELF != 0 {
+            return Err(Error::BadBootInfo); // the two are exclusive
+        }
         let mmap_len = u64::from(u32_at(head, 44));
         if flags & MB1_MMAP != 0 && mmap_len != 0 {
             if mmap_len > MAX_INFO_BYTES {
@@ -270,7 +398,89 @@ impl<'a> Multiboot1<'a> {
             names[MAX_MODULES] = unsafe { phys.string_len(u64::from(m.cmdline)) };
         }
         m.names = names;
+        // SAFETY: forwarded contract (the fields the flags name are readable).
+        unsafe { m.parse_more(info, head, phys) }?;
         Ok(m)
+    }
+
+    /// The structures named by flags bits 4, 5 and 7-12.
+    ///
+    /// # Safety
+    /// As for [`Multiboot1::parse`]; `info` is readable for the fixed
+    /// fields its flags say exist (88 bytes with bits 7-11, 116 with 12).
+    unsafe fn parse_more(&mut self, info: *const u8, head: &[u8], phys: Phys) -> Result<(), Error> {
+        let flags = self.flags;
+        let at = |b: &[u8], i| u64::from(u32_at(b, i));
+        let span = |start: u64, len: u64| (start, start + len); // u32 + u32 sized
+        let mut extra = [(0, 0); MB1_EXTRA];
+        if flags & MB1_AOUT != 0 {
+            // tabsize, strsize, addr: a size word, the nlist array, a size
+            // word, the strings.
+            extra[0] = span(at(head, 36), 8 + at(head, 28) + at(head, 32));
+        }
+        if flags & MB1_ELF != 0 {
+            let (num, size, addr) = (
+                u32_at(head, 28) as usize,
+                u32_at(head, 32) as usize,
+                at(head, 36),
+            );
+            let bytes = num
+                .checked_mul(size)
+                .filter(|&b| b as u64 <= MAX_INFO_BYTES);
+            let bytes = bytes.ok_or(Error::BadBootInfo)?;
+            // SAFETY: forwarded contract; `bytes` checks the limit.
+            let table = unsafe { phys.bytes(addr, bytes as u64) }?;
+            self.elf = Elf::new(table, num, size)?;
+            self.elf_phys = addr;
+        }
+        let wanted = if flags & MB1_FB != 0 {
+            MB1_SIZE
+        } else if flags & (MB1_DRIVES | MB1_CONFIG | MB1_LOADER | MB1_APM | MB1_VBE) != 0 {
+            MB1_READ_VBE
+        } else {
+            self.extra = extra;
+            return Ok(());
+        };
+        // SAFETY: the caller guarantees the fields the flags name are readable.
+        let b = unsafe { caller_bytes(info, wanted) }?;
+        if flags & MB1_DRIVES != 0 {
+            let len = at(b, 52);
+            if len > MAX_INFO_BYTES {
+                return Err(Error::BadBootInfo);
+            }
+            extra[1] = span(at(b, 56), len);
+        }
+        if flags & MB1_CONFIG != 0 {
+            // A length word, then that many bytes (BIOS INT 15h C0h). In the
+            // first MiB (where BIOSes keep it) it is reserved anyway.
+            let addr = at(b, 60);
+            if addr + 2 + 0xFFFF > LOW_RESERVED {
+                // SAFETY: forwarded contract; `bytes` checks the limit.
+                let len = unsafe { phys.bytes(addr, 2) }?;
+                extra[2] = span(addr, 2 + u64::from(u16::from_le_bytes([len[0], len[1]])));
+            }
+        }
+        if flags & MB1_LOADER != 0 {
+            let addr = at(b, 64);
+            // SAFETY: forwarded contract (physical memory below the limit).
+            extra[3] = span(addr, u64::from(unsafe { phys.string_len(addr) }));
+        }
+        if flags & MB1_APM != 0 {
+            extra[4] = span(at(b, 68), MB1_APM_SIZE);
+        }
+        if flags & MB1_VBE != 0 {
+            extra[5] = span(at(b, 72), VBE_CONTROL_SIZE);
+            extra[6] = span(at(b, 76), VBE_MODE_SIZE);
+        }
+        if flags & MB1_FB != 0 {
+            extra[7] = framebuffer(u64_at(b, 88), u32_at(b, 96), u32_at(b, 104))?;
+            if b[109] == FB_INDEXED {
+                let colours = u64::from(u16::from_le_bytes([b[114], b[115]]));
+                extra[8] = span(at(b, 110), 3 * colours);
+            }
+        }
+        self.extra = extra;
+        Ok(())
     }
 
     /// (mod_start, mod_end, string) of each module.
@@ -312,6 +522,11 @@ impl BootMap for Multiboot1<'_> {
             let at = u64::from(self.cmdline);
             f(at, at + u64::from(self.names[MAX_MODULES]));
         }
+        for &(start, end) in &self.extra {
+            f(start, end);
+        }
+        f(self.elf_phys, self.elf_phys + self.elf.table.len() as u64);
+        self.elf.sections(f);
     }
 }
 
@@ -322,6 +537,11 @@ const MB2_END: u32 = 0;
 const MB2_MODULE: u32 = 3;
 const MB2_MEMINFO: u32 = 4;
 const MB2_MMAP: u32 = 6;
+const MB2_FRAMEBUFFER: u32 = 8;
+const MB2_ELF: u32 = 9;
+/// ELF-symbols tag: type, size, num, entsize, shndx (u32 each, as GRUB
+/// writes them), then the headers.
+const MB2_ELF_HEAD: usize = 20;
 /// base (8), length (8), type (4), reserved (4).
 const MB2_ENTRY_MIN: usize = 24;
 
@@ -409,6 +629,13 @@ impl<'a> Multiboot2<'a> {
                 MB2_MODULE if tag.len() < 16 || u32_at(tag, 12) < u32_at(tag, 8) => {
                     return Err(Error::BadBootInfo)
                 }
+                MB2_ELF => {
+                    mb2_elf(tag)?;
+                }
+                MB2_FRAMEBUFFER if tag.len() < 30 => return Err(Error::BadBootInfo),
+                MB2_FRAMEBUFFER => {
+                    framebuffer(u64_at(tag, 8), u32_at(tag, 16), u32_at(tag, 24))?;
+                }
                 _ => {}
             }
             Ok(())
@@ -449,10 +676,23 @@ impl BootMap for Multiboot2<'_> {
             self.info_phys.saturating_add(self.b.len() as u64),
         );
         let _ = mb2_walk(self.b, &mut |ty, tag| {
-            if ty == MB2_MODULE {
-                f(u64::from(u32_at(tag, 8)), u64::from(u32_at(tag, 12)));
+            match ty {
+                MB2_MODULE => f(u64::from(u32_at(tag, 8)), u64::from(u32_at(tag, 12))),
+                MB2_ELF => mb2_elf(tag)?.sections(f),
+                MB2_FRAMEBUFFER => {
+                    let (start, end) =
+                        framebuffer(u64_at(tag, 8), u32_at(tag, 16), u32_at(tag, 24))?;
+                    f(start, end);
+                }
+                _ => {}
             }
             Ok(())
         });
     }
+}
+
+/// The section headers of an ELF-symbols tag (validated).
+fn mb2_elf(tag: &[u8]) -> Result<Elf<'_>, Error> {
+    let headers = tag.get(MB2_ELF_HEAD..).ok_or(Error::BadBootInfo)?;
+    Elf::new(headers, u32_at(tag, 8) as usize, u32_at(tag, 12) as usize)
 }

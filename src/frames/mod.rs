@@ -1,7 +1,9 @@
 //! Physical frame manager: a bitmap of 4 KiB frames fed from the boot
 //! loader's memory map, with a summary tree for O(1) single-frame
-//! allocation at any fill level, constrained contiguous runs (count,
-//! alignment, `below`) and heap growth from frames.
+//! allocation at any fill level, an index of free runs for constrained
+//! contiguous runs (count, alignment, `below`) in O(levels), and heap
+//! growth from frames. Every call but init and `check` takes bounded time
+//! (plus the frames it marks), so it can run with interrupts off.
 //!
 //! * Frames below 1 MiB are never handed out. Single frames come from above
 //!   16 MiB first (next fit from a hint), so the ISA-DMA zone stays free for
@@ -13,20 +15,25 @@
 //!   1 MiB, kernel, boot info, modules, the bitmap, `reserve`). Freeing a
 //!   frame that is free or reserved is a [`FrameFault`], reported through the
 //!   panic hook by the global wrappers.
+//! * A contiguous run is given back whole: the bitmap marks each frame
+//!   allocated with the one before it, so freeing part of a run (one of
+//!   its frames, or a range that starts or ends inside it) is a fault too,
+//!   rather than a run that can never be freed again.
 //!
 //! * Frames given to the heap (`heap_grow`) are remembered until the heap
 //!   gives them back, so freeing one through `free` is a fault too.
 //! * RAM above 1 TiB is ignored: it caps the bitmap (and the work of init)
-//!   at about 64 MiB whatever a map claims.
+//!   at about 113 MiB whatever a map claims.
 //!
-//! Map: [`bitmap`] (the bit operations), [`boot`] (boot-info parsing),
-//! `place` (where the bitmap goes), [`global`] (the global instance,
-//! `GlobalFrames` for the `x86_64` crate).
+//! Map: [`bitmap`] (the bit operations), `runs` (the free-run index),
+//! [`boot`] (boot-info parsing), `place` (where the bitmap goes),
+//! [`global`] (the global instance, `GlobalFrames` for the `x86_64` crate).
 
 pub mod bitmap;
 pub mod boot;
 pub mod global;
 mod place;
+mod runs;
 #[cfg(test)]
 mod tests;
 
@@ -49,8 +56,8 @@ const HIGH: u64 = (16 << 20) / FRAME;
 /// The architectural physical address limit (52 bits).
 const MAX_PHYS: u64 = 1 << 52;
 /// Usable RAM at or above this (1 TiB) is ignored: a bogus or huge entry
-/// would otherwise make a bitmap of up to 32 GiB that init writes in full.
-/// 1 TiB needs a 64 MiB bitmap.
+/// would otherwise make a bitmap of hundreds of GiB that init writes in
+/// full. 1 TiB needs a 113 MiB block (3.5 bits a frame).
 const MAX_TRACKED: u64 = 1 << 40;
 /// Misuse found when frames are given back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +75,16 @@ pub enum FrameFault {
     /// The frame holds part of the heap (it came from `heap_grow`); found
     /// by the heap's own record, not the frame manager's.
     Heap(u64),
+    /// The free would give back part of a contiguous run: `at` is the
+    /// address freed, `start` and `frames` the run it would split.
+    Split {
+        /// The address passed to the free.
+        at: u64,
+        /// The run's first frame.
+        start: u64,
+        /// The run's length in frames.
+        frames: u64,
+    },
 }
 
 impl fmt::Display for FrameFault {
@@ -96,6 +113,11 @@ impl fmt::Display for FrameFault {
                 f,
                 "frame free of {:#x}: it belongs to the heap (memshim's malloc took it from the frame manager)",
                 a
+            ),
+            FrameFault::Split { at, start, frames } => write!(
+                f,
+                "frame free of {:#x} would split the contiguous run of {} frames at {:#x}: free the whole run with memshim_frame_free_contiguous({:#x}, {})",
+                at, frames, start, start, frames
             ),
         }
     }
@@ -163,9 +185,10 @@ impl FrameManager {
     ///
     /// # Safety
     /// As for [`FrameManager::init_ranges`]; in addition `info` must be NULL
-    /// or readable (52 bytes for Multiboot 1, `total_size` bytes for
-    /// Multiboot 2), and the physical addresses inside it are read through
-    /// `phys_offset` below `phys_limit`.
+    /// or readable (52 bytes for Multiboot 1 — 88 with flags bits 7-11, 116
+    /// with bit 12 — and `total_size` bytes for Multiboot 2), and the
+    /// physical addresses inside it are read through `phys_offset` below
+    /// `phys_limit`.
     pub unsafe fn init_multiboot(
         &mut self,
         magic: u32,
@@ -273,7 +296,11 @@ impl FrameManager {
 
     /// `count` contiguous frames whose start is a multiple of `align` bytes
     /// (a power of two; 0 or less than 4096 means 4096) and whose end is at
-    /// or below `below` (0: no limit). Above 16 MiB first, lowest address.
+    /// or below `below` (0: no limit). Above 16 MiB first, lowest address;
+    /// O(levels) at any fill. With `align` above 4096 the lowest fit is
+    /// found unless hundreds of free runs that might hold one but do not
+    /// come first: then only runs of `count + align/4096 - 1` frames or
+    /// more (which always hold one) are considered (see `runs`).
     pub fn alloc_contiguous(&mut self, count: usize, align: u64, below: u64) -> Option<u64> {
         if count == 0 || (align != 0 && !align.is_power_of_two()) {
             return None;
@@ -291,11 +318,12 @@ impl FrameManager {
             .find_run(n, a, HIGH, hi)
             .or_else(|| b.find_run(n, a, LOW, hi.min(HIGH.saturating_add(n))))?;
         b.set_range(f, f + n, false);
+        b.set_run(f, f + n, true);
         self.free -= n;
         Some(f * FRAME)
     }
 
-    /// Gives back one frame.
+    /// Gives back one frame (not one of a longer contiguous run).
     pub fn free(&mut self, phys: u64) -> Result<(), FrameFault> {
         let f = self.frame_of(phys)?;
         let Some(t) = self.table.as_mut() else {
@@ -308,13 +336,18 @@ impl FrameManager {
         if b.is_free(f) {
             return Err(FrameFault::DoubleFree(phys));
         }
+        if b.in_run(f) {
+            return Err(split(&b, phys, f));
+        }
         b.give(f);
         self.free += 1;
         Ok(())
     }
 
-    /// Gives back `count` frames from `phys`; all or nothing (a fault names
-    /// the first offending frame and frees none).
+    /// Gives back `count` frames from `phys`: whole allocations only (runs
+    /// and single frames side by side); all or nothing (a fault names the
+    /// first offending frame, or the run the range would split, and frees
+    /// none).
     pub fn free_contiguous(&mut self, phys: u64, count: usize) -> Result<(), FrameFault> {
         if count == 0 {
             return Ok(());
@@ -334,6 +367,13 @@ impl FrameManager {
         if let Some(f) = b.first_free(lo, hi) {
             return Err(FrameFault::DoubleFree(f * FRAME));
         }
+        if b.continues(lo) {
+            return Err(split(&b, phys, lo));
+        }
+        if hi < b.frames() && b.continues(hi) {
+            return Err(split(&b, phys, hi));
+        }
+        b.set_run(lo, hi, false);
         b.set_range(lo, hi, true);
         self.free += hi - lo;
         Ok(())
@@ -473,6 +513,16 @@ impl FrameManager {
 impl Default for FrameManager {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The fault for a free at `phys` that would split the run holding `f`.
+fn split<W: AsRef<[u64]>>(b: &Bitmap<'_, W>, phys: u64, f: u64) -> FrameFault {
+    let (start, frames) = b.run_of(f);
+    FrameFault::Split {
+        at: phys,
+        start: start * FRAME,
+        frames,
     }
 }
 
