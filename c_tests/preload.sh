@@ -45,5 +45,12 @@ got=$(pre sh -c 'x=$(printf "%s\n" a b c | tr a-z A-Z | tac | paste -sd,); echo 
 pre gzip -c "$SO" | pre gzip -dc | cmp -s - "$SO"
 result "gzip round trip of libmemshim.so" $?
 
+# test_threads (threads, and fork: against stdio's locks, from a signal
+# handler, nested) built without memshim, for the preload to serve.
+${CC:-cc} -std=c11 -Wall -Wextra -Werror -fno-builtin -Iinclude -Ic_tests -O1 -DHARNESS_REFERENCE \
+    c_tests/test_threads.c -lpthread -o "$out/test_threads-preload"
+pre "$out/test_threads-preload" > "$out/test_threads-preload.log" 2>&1
+result "test_threads under LD_PRELOAD ($(tail -1 "$out/test_threads-preload.log"))" $?
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

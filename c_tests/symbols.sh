@@ -60,7 +60,7 @@ if [ -f "$KERNEL" ]; then
     und=$(nm "$KERNEL" | awk '$1 == "U" {print $2}')
     [ -z "$und" ]; result "kernel archive: no undefined symbols (weak allowed: $(nm "$KERNEL" | awk '$1 ~ /^[wv]$/ {printf "%s ", $2}'))" $? "$und"
     for f in memcpy memmove memset memcmp bcmp bzero; do
-        nm "$KERNEL" | grep -qE "^[0-9a-f]+ T $f\$"
+        nm "$KERNEL" | grep -E "^[0-9a-f]+ T $f\$" >/dev/null
         result "kernel archive: $f is a strong definition" $? "$(nm "$KERNEL" | grep -E " $f\$")"
     done
     [ "$(ar t "$KERNEL")" = memshim.o ]; result "kernel archive is one object" $?

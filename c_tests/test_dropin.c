@@ -175,7 +175,7 @@ TEST(glibc_malloc_extras_link_and_report)
     REQUIRE(p != NULL);
     struct mallinfo2 mi = mallinfo2();
     CHECK(mi.uordblks >= 5000);
-    (void)mallopt(M_TRIM_THRESHOLD, 1 << 20); /* memshim has no tunables */
+    CHECK(mallopt(M_TRIM_THRESHOLD, 64 << 20) == 1);
     malloc_trim(0);
     FILE *devnull = fopen("/dev/null", "w");
     REQUIRE(devnull != NULL);
@@ -203,4 +203,84 @@ TEST(memshim_is_the_allocator)
     CHECK(setenv("MEMSHIM_DROPIN_TEST", "a fairly long value for the environment", 1) == 0);
     CHECKF(allocs_delta() >= 1, "setenv made %ld allocations", allocs_delta());
     CHECK(memshim_check() == 0);
+}
+
+/* mallopt: the parameters glibc documents are accepted (1) where they mean
+   something here or are harmless no-ops; the rest are refused (0). Programs
+   that treat a 0 from mallopt(M_ARENA_MAX, 1) as fatal run on memshim. */
+TEST(mallopt_accepts_what_glibc_documents)
+{
+    CHECK(mallopt(M_ARENA_MAX, 1) == 1);
+    CHECK(mallopt(M_ARENA_TEST, 1) == 1);
+    CHECK(mallopt(M_TOP_PAD, 64 << 10) == 1);
+    CHECK(mallopt(M_MXFAST, 64) == 1);
+    CHECK(mallopt(M_CHECK_ACTION, 3) == 1);
+    CHECK(mallopt(M_PERTURB, 0) == 1);
+    CHECK(mallopt(M_TRIM_THRESHOLD, 1 << 20) == 1);
+    CHECK(mallopt(M_MMAP_MAX, 65536) == 1);
+#ifndef HARNESS_REFERENCE
+    /* glibc accepts these too (it returns 1 for unknown parameters). */
+    CHECK(mallopt(M_MXFAST, 1000) == 0);
+    CHECK(mallopt(M_PERTURB, 0x55) == 0);
+    CHECK(mallopt(12345, 1) == 0);
+    CHECK(mallopt(M_MMAP_THRESHOLD, -1) == 0);
+    CHECK(mallopt(M_MMAP_THRESHOLD, 64 << 20) == 0);
+#endif
+}
+
+/* M_MMAP_THRESHOLD has its glibc meaning: a block at least this large gets
+   memory of its own, given back as soon as it is freed; below it, blocks
+   share spans, and a span they leave empty is kept for reuse. (Blocks that
+   fit in memory never given back anyway, the static arena, stay there.) */
+TEST(mallopt_mmap_threshold_gives_big_blocks_their_own_memory)
+{
+    MEMSHIM_ONLY();
+    memshim_trim();
+    struct memshim_stats a = stats_now();
+    REQUIRE(mallopt(M_MMAP_THRESHOLD, 256 << 10) == 1);
+    void *p = malloc(2 << 20);
+    REQUIRE(p != NULL);
+    memset(p, 1, 2 << 20);
+    CHECK(stats_now().heap_spans == a.heap_spans + 1);
+    free(p);
+    struct memshim_stats b = stats_now();
+    CHECKF(b.heap_spans == a.heap_spans && b.heap_bytes_mapped == a.heap_bytes_mapped,
+           "own span not given back: spans %llu -> %llu", (unsigned long long)a.heap_spans,
+           (unsigned long long)b.heap_spans);
+    /* Above the threshold's cap (32 MiB) it is refused; at it, 2 MiB shares. */
+    REQUIRE(mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1);
+    void *q = malloc(2 << 20);
+    REQUIRE(q != NULL);
+    free(q);
+    CHECKF(stats_now().heap_bytes_mapped > a.heap_bytes_mapped,
+           "a shared span was given back at once: no reuse");
+    memshim_trim();
+    CHECK(stats_now().heap_bytes_mapped == a.heap_bytes_mapped);
+    REQUIRE(mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1);
+}
+
+/* malloc_stats writes through the stderr stream (as glibc does), so a
+   program that points stderr elsewhere gets it there, in order with its
+   own output. */
+TEST(malloc_stats_goes_through_the_stderr_stream)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    REQUIRE(m != NULL);
+    FILE *saved = stderr;
+    stderr = m;
+    fputs("before\n", stderr);
+    malloc_stats();
+    fputs("after\n", stderr);
+    stderr = saved;
+    fclose(m);
+    REQUIRE(text != NULL);
+    char *b = strstr(text, "before"), *a = strstr(text, "after");
+    CHECKF(b && a && a > b + 7, "stderr stream got: %.200s", text);
+#ifndef HARNESS_REFERENCE
+    CHECKF(b && a && strstr(b, "heap:") && strstr(b, "heap:") < a, "no summary between: %.200s",
+           text);
+#endif
+    free(text);
 }

@@ -298,3 +298,145 @@ TEST(fork_from_signal_handler_during_malloc)
     CHECK(forks_failed == 0);
     CHECK(heap_problems() == 0);
 }
+
+/* ---- fork against stdio: glibc's lock order (issue: fork took memshim's
+   lock before glibc's stdio list lock, while getline held a FILE lock and
+   waited in realloc for memshim's lock, and fflush(NULL) held the list lock
+   and waited for that FILE: a three-way deadlock). ---- */
+
+static volatile int stdio_stop;
+static char *stdio_text;
+static size_t stdio_len;
+
+static void *stdio_forker(void *arg)
+{
+    long *forks = arg;
+    while (!stdio_stop) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        if (pid > 0) {
+            waitpid(pid, NULL, 0);
+            ++*forks;
+        }
+    }
+    return NULL;
+}
+
+static void *stdio_flusher(void *arg)
+{
+    (void)arg;
+    while (!stdio_stop)
+        fflush(NULL);
+    return NULL;
+}
+
+/* getline over lines long enough (tens of KiB) that its realloc goes to
+   memshim's heap under the lock, while it holds the FILE's lock. */
+static void *stdio_reader(void *arg)
+{
+    (void)arg;
+    while (!stdio_stop) {
+        FILE *f = fmemopen(stdio_text, stdio_len, "r");
+        if (!f)
+            return (void *)1;
+        char *line = NULL;
+        size_t cap = 0;
+        while (!stdio_stop && getline(&line, &cap, f) > 0) {
+            free(line);
+            line = NULL;
+            cap = 0;
+        }
+        free(line);
+        fclose(f);
+    }
+    return NULL;
+}
+
+static void fork_against_stdio(void *arg)
+{
+    (void)arg;
+    alarm(15); /* a deadlock ends the child: the parent sees SIGALRM */
+    stdio_len = 64 * 40000;
+    stdio_text = malloc(stdio_len);
+    for (size_t i = 0; i < stdio_len; i++)
+        stdio_text[i] = (i % 40000 == 39999) ? '\n' : 'x';
+    long forks = 0;
+    pthread_t t[4];
+    pthread_create(&t[0], NULL, stdio_forker, &forks);
+    pthread_create(&t[1], NULL, stdio_flusher, NULL);
+    pthread_create(&t[2], NULL, stdio_reader, NULL);
+    pthread_create(&t[3], NULL, stdio_reader, NULL);
+    struct timespec d = {3, 0};
+    nanosleep(&d, NULL);
+    stdio_stop = 1;
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    harness_note(0, (void *)(uintptr_t)(forks + 1));
+}
+
+TEST(fork_while_stdio_holds_its_locks_does_not_deadlock)
+{
+    struct harness_child c;
+    harness_run_child(fork_against_stdio, NULL, &c);
+    CHECKF(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0,
+           "child %s (status %#x): deadlocked between fork, fflush(NULL) and getline?",
+           WIFSIGNALED(c.status) ? "killed" : "failed", c.status);
+    if (WIFEXITED(c.status))
+        CHECKF(c.noted[0] > 10, "only %lu forks in 3 s", (unsigned long)c.noted[0] - 1);
+}
+
+/* ---- a fork nested in a fork (issue: a signal handler that forked while
+   a fork was between memshim's prepare and parent handlers overwrote the
+   one "taken" flag; the lock was never released). ---- */
+
+static volatile int nested_armed;
+
+static void nested_fork_handler(int sig)
+{
+    (void)sig;
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
+
+static void raise_once(void)
+{
+    if (nested_armed) {
+        nested_armed = 0;
+        raise(SIGUSR1);
+    }
+}
+
+/* Registered before main, before memshim's own handlers (memshim registers
+   on first use): prepare handlers run in reverse order, so this one runs
+   after memshim's, while memshim holds its lock for the fork. */
+__attribute__((constructor)) static void register_raise_once(void)
+{
+    pthread_atfork(raise_once, NULL, NULL);
+}
+
+static void nested_fork(void *arg)
+{
+    (void)arg;
+    signal(SIGUSR1, nested_fork_handler);
+    nested_armed = 1;
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0);
+    /* The lock was released by the outer fork's parent handler. */
+    void *p = malloc(20000);
+    free(p);
+    harness_note(0, p);
+}
+
+TEST(nested_fork_from_a_signal_handler_releases_the_lock)
+{
+    struct harness_child c;
+    harness_run_child(nested_fork, NULL, &c);
+    CHECKF(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0 && c.noted[0] != 0,
+           "child status %#x; stderr: %s", c.status, c.err);
+}

@@ -37,6 +37,11 @@ pub struct Locked<T> {
     /// handler can always tell whether its own thread holds it), 1 when
     /// freestanding.
     word: AtomicUsize,
+    /// The thread that holds the lock across a `fork()` (taken by
+    /// `fork_prepare`), or 0: it may call memshim from other fork handlers
+    /// meanwhile, which glibc's own allocator allows too.
+    #[cfg(target_os = "linux")]
+    fork_holder: AtomicUsize,
     data: UnsafeCell<T>,
 }
 
@@ -46,6 +51,8 @@ unsafe impl<T: Send> Sync for Locked<T> {}
 /// What `acquire` did, so `release` undoes exactly that.
 #[must_use]
 pub struct Token {
+    /// The lock was already this thread's, held across a fork: nothing to undo.
+    nested: bool,
     hooked: Option<(LockHook, *mut c_void)>,
     #[cfg(target_os = "none")]
     irq: Option<bool>,
@@ -56,6 +63,8 @@ impl<T> Locked<T> {
     pub const fn new(data: T) -> Self {
         Self {
             word: AtomicUsize::new(0),
+            #[cfg(target_os = "linux")]
+            fork_holder: AtomicUsize::new(0),
             data: UnsafeCell::new(data),
         }
     }
@@ -72,6 +81,13 @@ impl<T> Locked<T> {
     }
 
     fn acquire(&self) -> Token {
+        #[cfg(target_os = "linux")]
+        if self.holds_for_fork() {
+            return Token {
+                nested: true,
+                hooked: None,
+            };
+        }
         let l = HOOK_LOCK.load(Ordering::Acquire);
         if !l.is_null() {
             // SAFETY: both hooks were stored together from valid function pointers.
@@ -85,6 +101,7 @@ impl<T> Locked<T> {
             // SAFETY: the user's hook, with the user's context.
             unsafe { lock(ctx) };
             return Token {
+                nested: false,
                 hooked: Some((unlock, ctx)),
                 #[cfg(target_os = "none")]
                 irq: None,
@@ -98,6 +115,7 @@ impl<T> Locked<T> {
         };
         self.spin_acquire();
         Token {
+            nested: false,
             hooked: None,
             #[cfg(target_os = "none")]
             irq,
@@ -129,6 +147,9 @@ impl<T> Locked<T> {
     }
 
     fn release(&self, token: Token) {
+        if token.nested {
+            return;
+        }
         if let Some((unlock, ctx)) = token.hooked {
             // SAFETY: the user's unlock hook, paired with the lock hook called in acquire.
             unsafe { unlock(ctx) };
@@ -183,25 +204,37 @@ fn backoff(word: &AtomicUsize) {
 }
 
 impl<T> Locked<T> {
+    /// Whether the calling thread holds the lock across a fork it is in.
+    #[cfg(target_os = "linux")]
+    #[inline]
+    fn holds_for_fork(&self) -> bool {
+        let h = self.fork_holder.load(Ordering::Relaxed);
+        h != 0 && h == current_thread()
+    }
+
     /// For a `pthread_atfork` prepare handler: takes the lock (the user's
     /// lock hook, if set) so the child inherits consistent data, unless the
-    /// calling thread already holds it (fork from a signal handler that
-    /// interrupted memshim). Returns whether it took it.
+    /// calling thread already holds it: fork from a signal handler that
+    /// interrupted memshim, or a nested fork (from a signal handler that
+    /// interrupted a fork). Returns whether it took it.
     #[cfg(target_os = "linux")]
     pub fn fork_prepare(&self) -> bool {
+        if self.holds_for_fork() {
+            return false;
+        }
         let hook = HOOK_LOCK.load(Ordering::Acquire);
         if !hook.is_null() {
             // SAFETY: the user's lock hook and context.
             unsafe {
                 core::mem::transmute::<*mut (), LockHook>(hook)(HOOK_CTX.load(Ordering::Acquire))
             };
-            true
         } else if self.word.load(Ordering::Relaxed) == current_thread() {
-            false
+            return false;
         } else {
             self.spin_acquire();
-            true
         }
+        self.fork_holder.store(current_thread(), Ordering::Relaxed);
+        true
     }
 
     /// For the parent and child handlers: releases what `fork_prepare`
@@ -209,6 +242,9 @@ impl<T> Locked<T> {
     /// (by a thread that does not exist there).
     #[cfg(target_os = "linux")]
     pub fn fork_release(&self, taken: bool, in_child: bool) {
+        if taken {
+            self.fork_holder.store(0, Ordering::Relaxed);
+        }
         let hook = HOOK_UNLOCK.load(Ordering::Acquire);
         if !hook.is_null() {
             if taken {

@@ -95,11 +95,59 @@ pub extern "C" fn mallinfo() -> mallinfo {
     }
 }
 
-/// glibc `mallopt`: memshim has no tunables; returns 0 (not applied).
+/// glibc's `mallopt` parameters (`<malloc.h>`).
+const M_MXFAST: c_int = 1;
+const M_TRIM_THRESHOLD: c_int = -1;
+const M_TOP_PAD: c_int = -2;
+const M_MMAP_THRESHOLD: c_int = -3;
+const M_MMAP_MAX: c_int = -4;
+const M_CHECK_ACTION: c_int = -5;
+const M_PERTURB: c_int = -6;
+const M_ARENA_TEST: c_int = -7;
+const M_ARENA_MAX: c_int = -8;
+
+/// glibc `mallopt`: 1 when the parameter is applied or is a harmless no-op
+/// here, 0 when refused:
+///
+/// * `M_MMAP_THRESHOLD` (0 .. 32 MiB): blocks at least this large get
+///   spans of their own, returned when freed; the threshold then stays
+///   (as in glibc, setting it ends its adjustment).
+/// * `M_MMAP_MAX`: 0 gives no block a span of its own; any other value
+///   (at least 0) is accepted and changes nothing.
+/// * `M_TRIM_THRESHOLD` (at least 0): the largest wholly free span kept for
+///   reuse; larger ones go back to the system at once.
+/// * `M_TOP_PAD`, `M_ARENA_MAX`, `M_ARENA_TEST` (at least 0): accepted, no
+///   effect (memshim grows geometrically and has per-thread caches, not
+///   arenas).
+/// * `M_MXFAST` (0 .. 160): accepted, no effect (no fastbins).
+/// * `M_CHECK_ACTION`: accepted, no effect: misuse is always reported
+///   through memshim's panic handler.
+/// * `M_PERTURB`: only 0 (no perturbation, what memshim does) is accepted.
+/// * anything else: refused.
 #[cfg(not(memshim_no_std_decls))]
 #[no_mangle]
-pub extern "C" fn mallopt(_param: c_int, _value: c_int) -> c_int {
-    0
+pub extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
+    let v = usize::try_from(value);
+    let ok = match (param, v) {
+        (M_MMAP_THRESHOLD, Ok(v)) if v <= 32 << 20 => {
+            crate::state::with(|s| s.heap.set_huge_threshold(v));
+            true
+        }
+        (M_MMAP_MAX, Ok(0)) => {
+            crate::state::with(|s| s.heap.set_huge_threshold(usize::MAX));
+            true
+        }
+        (M_TRIM_THRESHOLD, Ok(v)) => {
+            crate::state::with(|s| s.heap.set_keep_max(v));
+            true
+        }
+        (M_MMAP_MAX | M_TOP_PAD | M_ARENA_MAX | M_ARENA_TEST, Ok(_)) => true,
+        (M_MXFAST, Ok(v)) => v <= 160,
+        (M_CHECK_ACTION, _) => true,
+        (M_PERTURB, Ok(0)) => true,
+        _ => false,
+    };
+    c_int::from(ok)
 }
 
 /// glibc `malloc_trim`: `memshim_trim`; returns 1 if memory went back to
@@ -111,18 +159,22 @@ pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
     c_int::from(super::memshim::memshim_trim() > 0)
 }
 
-/// glibc `malloc_stats`: memshim's summary on stderr.
+/// glibc `malloc_stats`: memshim's summary, written through the `stderr`
+/// stream (as glibc does, so it interleaves with the program's own output).
 #[cfg(not(memshim_no_std_decls))]
 #[no_mangle]
 pub extern "C" fn malloc_stats() {
+    // SAFETY: glibc's `stderr` is a valid stream for the life of the program.
+    let err = unsafe { stderr };
     crate::dump(&mut |text: &str| {
-        // SAFETY: writing a live buffer to fd 2.
-        unsafe { crate::platform::host::write(2, text.as_ptr().cast(), text.len()) };
+        // SAFETY: a live buffer and the C library's standard error stream.
+        unsafe { fwrite(text.as_ptr().cast(), 1, text.len(), err) };
     });
 }
 
 extern "C" {
     fn fwrite(ptr: *const c_void, size: usize, n: usize, stream: *mut c_void) -> usize;
+    static stderr: *mut c_void;
 }
 
 /// glibc `malloc_info`: memshim's summary as one XML comment-free element

@@ -171,6 +171,11 @@ pub struct Heap {
     caches: *mut Cache,
     /// Blocks at least this large get a span of their own.
     huge: usize,
+    /// Whether `huge` follows the largest dedicated block freed (until a
+    /// program sets it, as glibc's mmap threshold does).
+    huge_dynamic: bool,
+    /// A wholly free shared span up to this size is kept for reuse.
+    keep_max: usize,
     peak: usize,
     /// Bytes in use through caches, as of the last slab event (caches
     /// change it without the lock; it is summed when slabs move).
@@ -207,6 +212,8 @@ impl Heap {
             },
             caches: ptr::null_mut(),
             huge: HUGE_START,
+            huge_dynamic: true,
+            keep_max: KEEP_MAX,
             peak: 0,
             caches_live: 0,
             fault: None,
@@ -424,10 +431,8 @@ impl Heap {
 
     /// Gets a span that holds a free block of at least `search` bytes from
     /// `src`: a span of its own for `dedicated`, else one sized for growth.
-    fn grow(&mut self, search: usize, dedicated: bool, src: &mut dyn Source) -> bool {
-        let Some(need) = search.checked_add(HDR + PAGE - 1).map(|n| n & !(PAGE - 1)) else {
-            return false;
-        };
+    fn grow(&mut self, search: usize, dedicated: bool, src: &mut dyn Source) -> Option<*mut Span> {
+        let need = search.checked_add(HDR + PAGE - 1)? & !(PAGE - 1);
         // Geometric growth keeps the number of spans logarithmic in the heap size.
         let preferred = if dedicated {
             need
@@ -441,9 +446,7 @@ impl Heap {
                 // Under pressure: what the heap keeps for reuse goes back first.
                 self.release_reserves(src).then(|| src.grow(need)).flatten()
             });
-        let Some((base, len, kind)) = got else {
-            return false;
-        };
+        let (base, len, kind) = got?;
         let len = len & !(MIN_ALIGN - 1);
         let a = base.as_ptr().addr();
         if len < need || a % PAGE != 0 || self.map().any(a, a + len, |_| true) {
@@ -451,19 +454,19 @@ impl Heap {
             // memory the heap already has): give it back untouched.
             // SAFETY: exactly what the source returned.
             unsafe { src.shrink(base, len, kind) };
-            return false;
+            return None;
         }
         // SAFETY: a fresh span from the source, page-aligned and ours.
         match unsafe { self.install_span(base.as_ptr(), len, kind, src) } {
             Ok(s) => {
                 // SAFETY: a live record just made.
                 unsafe { (*s).dedicated = dedicated };
-                true
+                Some(s)
             }
             Err(_) => {
                 // SAFETY: exactly what the source returned, untouched.
                 unsafe { src.shrink(base, len, kind) };
-                false
+                None
             }
         }
     }
@@ -477,11 +480,13 @@ impl Heap {
         }
         if span.dedicated {
             // As glibc's mmap threshold: blocks this size now share spans.
-            self.huge = self.huge.max(span.len.min(HUGE_MAX));
+            if self.huge_dynamic {
+                self.huge = self.huge.max(span.len.min(HUGE_MAX));
+            }
             self.release_span(s, src);
             return;
         }
-        if span.len > KEEP_MAX {
+        if span.len > self.keep_max {
             self.release_span(s, src);
             return;
         }
@@ -561,6 +566,20 @@ impl Heap {
         self.release_reserves(src);
     }
 
+    /// `mallopt(M_MMAP_THRESHOLD)`: blocks of at least `bytes` get spans of
+    /// their own from now on (`usize::MAX`: never), and the threshold no
+    /// longer follows the blocks freed.
+    pub fn set_huge_threshold(&mut self, bytes: usize) {
+        self.huge = bytes.max(1);
+        self.huge_dynamic = false;
+    }
+
+    /// `mallopt(M_TRIM_THRESHOLD)`: the largest wholly free shared span
+    /// kept for reuse (0: none).
+    pub fn set_keep_max(&mut self, bytes: usize) {
+        self.keep_max = bytes;
+    }
+
     // ---- the heap's own slabs and caches --------------------------------------
 
     /// Carves a slab of `class` (heap-owned, wholly free, on no list).
@@ -574,10 +593,10 @@ impl Heap {
             Some(b) => b,
             None => {
                 let search = Tlsf::search_size(bsize, PAGE).unwrap_or(usize::MAX);
-                if !self.grow(search, false, src) {
-                    return ptr::null_mut();
-                }
-                match self.tlsf.alloc(map, bsize, PAGE, true) {
+                let grown = self.grow(search, false, src);
+                // SAFETY: a span just made, whose one block is free.
+                match grown.and_then(|s| unsafe { self.tlsf.alloc_in(map, &*s, bsize, PAGE, true) })
+                {
                     Some(b) => b,
                     None => return ptr::null_mut(),
                 }
@@ -919,16 +938,18 @@ impl Heap {
         }
         let align = align.max(MIN_ALIGN);
         let bsize = block_size_for(n)?;
+        let search = Tlsf::search_size(bsize, align)?;
         let map = self.map();
-        let b = match self.tlsf.alloc(map, bsize, align, false) {
-            Some(b) => b,
-            None => {
-                let search = Tlsf::search_size(bsize, align)?;
-                let dedicated = bsize >= self.huge;
-                if !self.grow(search, dedicated, src) {
-                    return None;
+        let b = if bsize >= self.huge {
+            self.alloc_huge(bsize, align, search, src)?
+        } else {
+            match self.tlsf.alloc(map, bsize, align, false) {
+                Some(b) => b,
+                None => {
+                    let s = self.grow(search, false, src)?;
+                    // SAFETY: a span just made, whose one block is free.
+                    unsafe { self.tlsf.alloc_in(map, &*s, bsize, align, false) }?
                 }
-                self.tlsf.alloc(map, bsize, align, false)?
             }
         };
         self.slabs.allocs += 1;
@@ -942,6 +963,37 @@ impl Heap {
         self.note_peak();
         // SAFETY: `b` is a used block header; its payload is non-null.
         Some(unsafe { NonNull::new_unchecked(b.byte_add(HDR).cast()) })
+    }
+
+    /// A block of at least `huge` bytes: from memory that is never given
+    /// back anyway (the arena, caller regions) if it fits there, else in a
+    /// span of its own (given back when it is freed), else wherever it fits.
+    fn alloc_huge(
+        &mut self,
+        bsize: usize,
+        align: usize,
+        search: usize,
+        src: &mut dyn Source,
+    ) -> Option<*mut tlsf::Header> {
+        let map = self.map();
+        if let Some(b) = self.tlsf.alloc(map, bsize, align, false) {
+            let span = spans::span_ptr(map, b.addr())?;
+            // SAFETY: `b` was just carved in `span`, a live record.
+            unsafe {
+                if !(*span).kind.returnable() {
+                    return Some(b);
+                }
+                // In a span that could go back: undo, and try a span of its own.
+                if self.tlsf.free(b, &*span) {
+                    self.span_emptied(span, src);
+                }
+            }
+        }
+        if let Some(s) = self.grow(search, true, src) {
+            // SAFETY: a span just made, whose one block is free.
+            return unsafe { self.tlsf.alloc_in(map, &*s, bsize, align, false) };
+        }
+        self.tlsf.alloc(map, bsize, align, false)
     }
 
     /// Notes the current use for the peak: the TLSF's own count, exact, and

@@ -388,6 +388,40 @@ impl Tlsf {
         }
     }
 
+    /// As [`Tlsf::alloc`], from the one free block of `span` (just added).
+    ///
+    /// # Safety
+    /// `span` is a live span of this heap whose first block is free.
+    pub unsafe fn alloc_in(
+        &mut self,
+        map: &PageMap,
+        span: &Span,
+        bsize: usize,
+        align: usize,
+        internal: bool,
+    ) -> Option<*mut Header> {
+        let search = Self::search_size(bsize, align)?;
+        let b = core::ptr::with_exposed_provenance_mut::<Header>(span.base);
+        // SAFETY: the span's first header is readable; it and its links are
+        // checked before the unlink writes.
+        unsafe {
+            let user = b.addr() + HDR;
+            self.check_free(b, span, user).ok()?;
+            self.check_links(map, span, b, user).ok()?;
+            if block::size(b) < search {
+                return None;
+            }
+            self.unlink(b);
+            let b = if align > ALIGN {
+                self.align_front(b, align)
+            } else {
+                b
+            };
+            self.carve(b, bsize, internal);
+            Some(b)
+        }
+    }
+
     /// Cuts a free block off the front of `b` so the payload after it is
     /// aligned to `align`; returns the aligned block (unlisted).
     ///
