@@ -152,12 +152,13 @@ TEST(strerror_names_every_code)
     MEMSHIM_ONLY();
     const int codes[] = {MEMSHIM_OK, MEMSHIM_EINVAL, MEMSHIM_ENOMEM, MEMSHIM_EOVERLAP,
                          MEMSHIM_ETOOSMALL, MEMSHIM_EMAGIC, MEMSHIM_EBOOTINFO, MEMSHIM_ENOMMAP,
-                         MEMSHIM_EALREADY, MEMSHIM_ERANGE, MEMSHIM_ENOTINIT};
+                         MEMSHIM_EALREADY, MEMSHIM_ERANGE, MEMSHIM_ENOTINIT,
+                         MEMSHIM_EREENTERED};
     enum { N = sizeof codes / sizeof codes[0] };
     const char *unknown = memshim_strerror(-9999);
     REQUIRE(unknown != NULL);
     CHECK(memshim_strerror(12345) != NULL);
-    CHECK(memshim_strerror(-11) != NULL);
+    CHECK(memshim_strerror(-12) != NULL);
     for (int i = 0; i < N; i++) {
         const char *s = memshim_strerror(codes[i]);
         REQUIRE(s != NULL);

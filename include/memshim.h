@@ -86,12 +86,25 @@
  */
 #define MEMSHIM_ENOTINIT -10
 
+/**
+ * memshim was called while the same thread or CPU held its lock (an
+ * interrupt, NMI, fault or signal handler, or a hook): the call did
+ * nothing (the re-entry was also reported through the panic handler).
+ */
+#define MEMSHIM_EREENTERED -11
+
 #if defined(MEMSHIM_HOST_LINUX)
 /**
  * In the slot while an operation runs on the thread's cache.
  */
 #define BUSY 1
 #endif
+
+/**
+ * Spins (each one a short backoff) a holder that cannot be told apart from
+ * the caller may keep the lock before the wait is reported as a re-entry.
+ */
+#define SUSPECT_SPINS (1 << 22)
 
 /**
  * Where the kernel is and how memshim reaches physical memory; passed to

@@ -786,6 +786,66 @@ static bool check_timing(void)
     return true;
 }
 
+/* ---- re-entry: memshim called while it holds its lock ---- */
+
+static unsigned hook_calls;
+static void *hook_inner;
+
+/* A page hook that breaks the rule (hooks must not call memshim): memshim
+   holds its lock while it runs, so this malloc is a re-entrant call. */
+static bool contains(const char *s, const char *word)
+{
+    for (; *s; s++) {
+        size_t i = 0;
+        while (word[i] && s[i] == word[i])
+            i++;
+        if (!word[i])
+            return true;
+    }
+    return false;
+}
+
+static void *reentering_pages(size_t pages, void *ctx)
+{
+    (void)pages;
+    (void)ctx;
+    hook_calls++;
+    hook_inner = malloc(64 * KIB);
+    return NULL;
+}
+
+/* With the CPU registered (check_timing did), the lock knows its holder: the
+   nested call is reported as a re-entrant call and fails; nothing hangs, and
+   the outer call, which asked for more than RAM, fails too. */
+static bool check_reentry(void)
+{
+    memshim_set_page_hooks(reentering_pages, NULL, NULL);
+    expect_fault();
+    void *p = malloc((size_t)env->ram_top + 64 * MIB);
+    fault_expected = false;
+    /* One report per hook call: the heap asks the hook more than once. */
+    bool reported = faults_seen >= 1 && faults_seen == hook_calls;
+    memshim_set_page_hooks(NULL, NULL, NULL);
+    if (p)
+        return FAIL("malloc of more than RAM returned %p", p);
+    if (hook_calls == 0)
+        return FAIL("the page hook was never called");
+    if (!reported || !contains(fault_msg, "re-entrant"))
+        return FAIL("the re-entrant mallocs were not reported (%u calls, %u reports: \"%s\")",
+                    hook_calls, faults_seen, fault_msg);
+    if (hook_inner)
+        return FAIL("the re-entrant malloc returned %p", hook_inner);
+    void *q = malloc(64 * KIB);
+    if (!q)
+        return FAIL("malloc failed after the re-entry");
+    free(q);
+    size_t problems = memshim_check();
+    if (problems)
+        return FAIL("memshim_check: %zu problems after the re-entry", problems);
+    DETAIL("%u reports: \"%s\"", faults_seen, fault_msg);
+    return true;
+}
+
 static const struct {
     const char *name;
     bool (*run)(void);
@@ -811,6 +871,7 @@ static const struct {
     {"overrun caught", check_overrun},
     {"frame double free caught", check_frame_double_free},
     {"cycles per operation", check_timing},
+    {"re-entry reported", check_reentry},
 };
 
 unsigned selftest_run(const struct selftest_env *e)

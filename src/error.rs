@@ -25,6 +25,10 @@ pub const MEMSHIM_EALREADY: i32 = -8;
 pub const MEMSHIM_ERANGE: i32 = -9;
 /// The frame manager has not been initialised.
 pub const MEMSHIM_ENOTINIT: i32 = -10;
+/// memshim was called while the same thread or CPU held its lock (an
+/// interrupt, NMI, fault or signal handler, or a hook): the call did
+/// nothing (the re-entry was also reported through the panic handler).
+pub const MEMSHIM_EREENTERED: i32 = -11;
 
 /// Typed form of the `MEMSHIM_E*` codes for the Rust API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +53,8 @@ pub enum Error {
     Range,
     /// See [`MEMSHIM_ENOTINIT`].
     NotInitialised,
+    /// See [`MEMSHIM_EREENTERED`].
+    Reentered,
 }
 
 impl Error {
@@ -65,6 +71,7 @@ impl Error {
             Error::Already => MEMSHIM_EALREADY,
             Error::Range => MEMSHIM_ERANGE,
             Error::NotInitialised => MEMSHIM_ENOTINIT,
+            Error::Reentered => MEMSHIM_EREENTERED,
         }
     }
 }
@@ -91,6 +98,7 @@ pub const fn describe(code: i32) -> &'static str {
         MEMSHIM_EALREADY => "frame manager already initialised\0",
         MEMSHIM_ERANGE => "address or length out of range\0",
         MEMSHIM_ENOTINIT => "frame manager not initialised\0",
+        MEMSHIM_EREENTERED => "re-entrant call: memshim's lock is held by the caller\0",
         _ => "unknown memshim error code\0",
     }
 }
@@ -112,6 +120,7 @@ mod tests {
             Error::Already,
             Error::Range,
             Error::NotInitialised,
+            Error::Reentered,
         ];
         for (i, a) in all.iter().enumerate() {
             assert!(a.code() < 0);

@@ -24,12 +24,12 @@ impl Backend for Global {
         &crate::state::SHARED
     }
 
-    fn locked<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> R {
+    fn locked<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> Option<R> {
         let (r, fault) = crate::state::with(|s| {
             let (heap, mut src) = s.heap();
             let r = f(heap, &mut src);
             (r, heap.take_fault())
-        });
+        })?;
         if let Some(bad) = crate::source::hooks::take_misaligned() {
             crate::panic::report(format_args!(
                 "page hook returned {bad:#x}, which is not page-aligned: given back with free_pages and not used"
@@ -38,7 +38,7 @@ impl Backend for Global {
         if let Some(fault) = fault {
             crate::panic::report(format_args!("{fault}"));
         }
-        r
+        Some(r)
     }
 }
 
@@ -131,7 +131,9 @@ fn free_slow(p: *mut u8) {
     let p = unsafe { NonNull::new_unchecked(p) };
     let r = match Local::enter() {
         Some(l) => cache::free(&Global, l.cache(), p),
-        None => Global.locked(|h, src| h.free_block(p.as_ptr().addr(), src)),
+        None => Global
+            .locked(|h, src| h.free_block(p.as_ptr().addr(), src))
+            .unwrap_or(Ok(())),
     };
     if let Err(fault) = r {
         report(fault);
@@ -205,7 +207,7 @@ pub fn trim() {
     if let Some(l) = Local::enter() {
         cache::drain_pending(&Global, l.cache());
     }
-    Global.locked(|h, src| h.trim(src));
+    let _ = Global.locked(|h, src| h.trim(src));
 }
 
 /// memshim's heap as a Rust global allocator:

@@ -35,7 +35,8 @@ pub use global::MemShim;
 
 use core::fmt::{self, Write};
 
-/// Current counters of the global heap and frame manager.
+/// Current counters of the global heap and frame manager (all 0 when
+/// called re-entrantly, which is reported).
 pub fn stats() -> types::memshim_stats {
     state::with(|s| {
         let h = s.heap().0.stats();
@@ -55,18 +56,20 @@ pub fn stats() -> types::memshim_stats {
             frames_free,
         }
     })
+    .unwrap_or_default()
 }
 
-/// Walks the global heap and frame manager; returns problems found.
+/// Walks the global heap and frame manager; returns problems found (1 when
+/// called re-entrantly: nothing could be checked).
 pub fn check() -> usize {
-    state::with(|s| s.heap().0.check() + s.frames.check())
+    state::with(|s| s.heap().0.check() + s.frames.check()).unwrap_or(1)
 }
 
 /// Formats a bounded summary of the global state under the lock, then hands
 /// it to `out` after the lock is released (so `out` may allocate).
 pub fn dump(out: &mut dyn FnMut(&str)) {
     let mut buf = FixedText::<4096>::new();
-    state::with(|s| {
+    let _ = state::with(|s| {
         let _ = s.heap().0.dump(&mut buf);
         let _ = s.frames.dump(&mut buf);
     });

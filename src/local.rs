@@ -178,7 +178,9 @@ mod imp {
         if get() != 0 {
             return get() > DEAD;
         }
-        let c = Global.locked(|h, src| h.attach_cache(src));
+        let c = Global
+            .locked(|h, src| h.attach_cache(src))
+            .unwrap_or(core::ptr::null_mut());
         if c.is_null() {
             return false;
         }
@@ -221,7 +223,7 @@ mod imp {
         // SAFETY: the key's value is the thread's attached cache.
         let c = unsafe { &*v.cast::<Cache>() };
         crate::heap::cache::drain_pending(&Global, c);
-        Global.locked(|h, src| h.detach_cache(src, c));
+        let _ = Global.locked(|h, src| h.detach_cache(src, c));
     }
 
     /// In a child after `fork`: the cache of the only thread left.
@@ -341,7 +343,17 @@ pub mod cpu {
         // SAFETY: attached caches are never freed.
         let cache = unsafe { &*c };
         crate::heap::cache::drain_pending(&Global, cache);
-        Global.locked(|h, src| h.adopt_all(src, cache));
+        let _ = Global.locked(|h, src| h.adopt_all(src, cache));
+    }
+
+    /// The lock's holder id for the calling CPU (its number + 2) once CPUs
+    /// are registered; `None` before. Called with interrupts masked.
+    pub fn lock_owner() -> Option<usize> {
+        let mode = MODE.load(Relaxed);
+        if mode == SHARED {
+            return None;
+        }
+        Some(cpu_id(mode) + 2)
     }
 
     fn ring0() -> bool {
@@ -429,7 +441,7 @@ pub mod cpu {
         if !CACHES[id].load(Acquire).is_null() {
             return true;
         }
-        Global.locked(|h, src| {
+        let _ = Global.locked(|h, src| {
             if CACHES[id].load(Acquire).is_null() {
                 let c = h.attach_cache(src);
                 CACHES[id].store(c, Release);

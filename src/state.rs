@@ -29,9 +29,11 @@ pub static STATE: Locked<State> = Locked::new(State {
     arena_added: false,
 });
 
-/// Runs `f` with the global state, under the global lock.
+/// Runs `f` with the global state, under the global lock. `None` when the
+/// caller already holds the lock (a re-entrant call, reported through the
+/// panic path): the call must then fail without touching the state.
 #[inline]
-pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
+pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
     // Outside the lock: pthread_atfork may itself allocate.
     #[cfg(target_os = "linux")]
     fork::register_once();
@@ -129,7 +131,7 @@ mod fork {
         // now. (Not when the fork interrupted memshim itself: that call
         // resumes after the handler and owns the heap or its cache.)
         if let (true, true, Some(mine)) = (taken, outermost, crate::local::current_address()) {
-            STATE.with(|s| {
+            let _ = STATE.with(|s| {
                 let (heap, mut src) = s.heap();
                 heap.detach_all_but(&mut src, mine)
             });

@@ -6,6 +6,15 @@
 //! replaces it with the caller's own lock. The fork policy (which locks a
 //! `fork()` takes and in what order) is `crate::state`'s: this module only
 //! offers [`Locked::fork_prepare`] and [`Locked::fork_release`].
+//!
+//! Re-entry (a call into memshim while the same thread or CPU holds its
+//! lock: a signal, interrupt, NMI or fault handler, a page or lock hook) is
+//! detected instead of deadlocking. The lock word names its holder: the
+//! thread on the host; in a kernel the CPU once the kernel registered its
+//! CPUs (exact), or 1 for "some CPU" before that — then a wait that lasts
+//! [`SUSPECT_SPINS`] spins is reported as a suspected re-entry (or a CPU
+//! that stopped while holding the lock). Either way the report goes through
+//! the panic path and the call fails: [`Locked::with`] returns `None`.
 
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
@@ -69,24 +78,25 @@ impl<T> Locked<T> {
         }
     }
 
-    /// Runs `f` with exclusive access to the data.
+    /// Runs `f` with exclusive access to the data; `None` (reported
+    /// through the panic path) when the caller already holds the lock.
     #[inline]
-    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let token = self.acquire();
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let token = self.acquire()?;
         // SAFETY: the lock is held until `release` below, so this is the
         // only reference to the data.
         let r = f(unsafe { &mut *self.data.get() });
         self.release(token);
-        r
+        Some(r)
     }
 
-    fn acquire(&self) -> Token {
+    fn acquire(&self) -> Option<Token> {
         #[cfg(target_os = "linux")]
         if self.holds_for_fork() {
-            return Token {
+            return Some(Token {
                 nested: true,
                 hooked: None,
-            };
+            });
         }
         let l = HOOK_LOCK.load(Ordering::Acquire);
         if !l.is_null() {
@@ -100,12 +110,12 @@ impl<T> Locked<T> {
             let ctx = HOOK_CTX.load(Ordering::Acquire);
             // SAFETY: the user's hook, with the user's context.
             unsafe { lock(ctx) };
-            return Token {
+            return Some(Token {
                 nested: false,
                 hooked: Some((unlock, ctx)),
                 #[cfg(target_os = "none")]
                 irq: None,
-            };
+            });
         }
         #[cfg(target_os = "none")]
         let irq = if crate::platform::bare::ring0() {
@@ -113,33 +123,46 @@ impl<T> Locked<T> {
         } else {
             None
         };
-        self.spin_acquire();
-        Token {
+        if !self.spin_acquire() {
+            #[cfg(target_os = "none")]
+            if let Some(enabled) = irq {
+                crate::platform::bare::irq_restore(enabled);
+            }
+            reentered();
+            return None;
+        }
+        Some(Token {
             nested: false,
             hooked: None,
             #[cfg(target_os = "none")]
             irq,
-        }
+        })
     }
 
+    /// Takes the lock; `false` when the caller is found to hold it already
+    /// (or, holder unknown, after [`SUSPECT_SPINS`] spins).
     #[inline]
-    fn spin_acquire(&self) {
+    fn spin_acquire(&self) -> bool {
         let me = current_thread();
+        let mut waited = 0u64;
         while self
             .word
             .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            #[cfg(target_os = "linux")]
-            if self.word.load(Ordering::Relaxed) == me {
-                // Not through the user's handler: it may be what re-entered.
-                crate::panic::fatal_default(format_args!(
-                    "re-entrant call: memshim was called while this thread already held its lock \
-                     (from a signal handler, a lock/page hook or a panic handler?)"
-                ));
+            let holder = self.word.load(Ordering::Relaxed);
+            if holder == me {
+                if me != SOME_CPU {
+                    return false;
+                }
+                waited += 1;
+                if waited > SUSPECT_SPINS {
+                    return false;
+                }
             }
             backoff(&self.word);
         }
+        true
     }
 
     fn spin_release(&self) {
@@ -163,7 +186,42 @@ impl<T> Locked<T> {
     }
 }
 
-/// Who takes the lock: the pthread on the host (never 0), 1 when freestanding.
+/// The lock holder when the CPU is not known (a kernel that registered no
+/// CPUs, or user code on a freestanding libc).
+const SOME_CPU: usize = 1;
+/// Spins (each one a short backoff) a holder that cannot be told apart from
+/// the caller may keep the lock before the wait is reported as a re-entry.
+pub const SUSPECT_SPINS: u64 = 1 << 22;
+
+/// Reports a re-entrant call through the panic path (the call then fails).
+#[cold]
+#[inline(never)]
+fn reentered() {
+    #[cfg(target_os = "linux")]
+    // Not through the user's handler: a handler that allocates would
+    // re-enter again, and it may be what re-entered.
+    crate::panic::fatal_default(format_args!(
+        "re-entrant call: memshim was called while this thread already held its lock \
+         (from a signal handler, a lock/page hook or a panic handler?)"
+    ));
+    #[cfg(not(target_os = "linux"))]
+    match current_thread() {
+        SOME_CPU => crate::panic::report(format_args!(
+            "re-entrant call suspected: memshim's lock stayed held by a CPU that cannot be told \
+             apart from this one (an interrupt, NMI or fault handler, or a page/lock hook, \
+             called memshim while it held its lock; or a CPU stopped holding it). \
+             memshim_set_cpu_hook/memshim_set_cpu_gs make this exact"
+        )),
+        cpu => crate::panic::report(format_args!(
+            "re-entrant call: memshim was called on CPU {} while that CPU held its lock \
+             (from an interrupt, NMI or fault handler, or a page/lock hook)",
+            cpu - 2
+        )),
+    }
+}
+
+/// Who takes the lock: the pthread on the host (never 0); in a kernel the
+/// CPU number + 2 once CPUs are registered, else [`SOME_CPU`].
 #[inline]
 fn current_thread() -> usize {
     #[cfg(target_os = "linux")]
@@ -178,28 +236,26 @@ fn current_thread() -> usize {
         };
         tcb
     }
-    #[cfg(not(target_os = "linux"))]
-    1
+    #[cfg(target_os = "none")]
+    return crate::local::cpu::lock_owner().unwrap_or(SOME_CPU);
+    #[cfg(not(any(target_os = "linux", target_os = "none")))]
+    SOME_CPU
 }
 
-/// Waits until the lock looks free: a short spin, then (host) yielding the
-/// CPU so a preempted holder can run.
+/// Waits a little for the lock to look free: a short spin, then (host)
+/// yielding the CPU so a preempted holder can run. The caller loops.
 #[inline(never)]
 fn backoff(word: &AtomicUsize) {
-    let mut spins = 0u32;
-    while word.load(Ordering::Relaxed) != 0 {
-        if spins < 64 {
-            spins += 1;
-            core::hint::spin_loop();
-        } else {
-            #[cfg(target_os = "linux")]
-            // SAFETY: sched_yield has no preconditions.
-            unsafe {
-                crate::platform::host::sched_yield();
-            }
-            #[cfg(not(target_os = "linux"))]
-            core::hint::spin_loop();
+    for _ in 0..64 {
+        if word.load(Ordering::Relaxed) == 0 {
+            return;
         }
+        core::hint::spin_loop();
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: sched_yield has no preconditions.
+    unsafe {
+        crate::platform::host::sched_yield();
     }
 }
 
@@ -230,8 +286,9 @@ impl<T> Locked<T> {
             };
         } else if self.word.load(Ordering::Relaxed) == current_thread() {
             return false;
-        } else {
-            self.spin_acquire();
+        } else if !self.spin_acquire() {
+            reentered();
+            return false;
         }
         self.fork_holder.store(current_thread(), Ordering::Relaxed);
         true

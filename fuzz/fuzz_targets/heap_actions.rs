@@ -198,10 +198,17 @@ impl Backend for Back {
     fn shared(&self) -> &Shared {
         self.shared
     }
-    fn locked<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> R {
+    fn locked<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> Option<R> {
         let mut g = self.inner.borrow_mut();
         let (h, s) = &mut *g;
-        f(h, s)
+        Some(f(h, s))
+    }
+}
+
+impl Back {
+    /// `locked`, which cannot fail here.
+    fn with<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> R {
+        Backend::locked(self, f).expect("the fuzzer's heap is never re-entered")
     }
 }
 
@@ -256,11 +263,11 @@ impl Model {
     }
 
     fn stats(&self) -> HeapStats {
-        self.back.locked(|h, _| h.stats())
+        self.back.with(|h, _| h.stats())
     }
 
     fn fault(&self) -> Option<Fault> {
-        self.back.locked(|h, _| h.take_fault())
+        self.back.with(|h, _| h.take_fault())
     }
 
     fn verify(&self, a: usize) {
@@ -414,7 +421,7 @@ impl Model {
         // what it holds, and the model predicts exactly when.
         let got = self
             .back
-            .locked(|h, src| unsafe { h.add_span(base, len, SpanKind::Region, src) });
+            .with(|h, src| unsafe { h.add_span(base, len, SpanKind::Region, src) });
         // A page shared with an earlier region stays with it: the new one
         // is trimmed to whole pages of its own there, so its size verdict
         // depends on its neighbours, not on its length alone.
@@ -565,7 +572,7 @@ impl Model {
     /// The heap's own view agrees with the shadow.
     fn audit(&self) {
         assert_eq!(
-            self.back.locked(|h, _| h.check()),
+            self.back.with(|h, _| h.check()),
             0,
             "check() found problems"
         );
@@ -631,9 +638,9 @@ impl Model {
         self.audit();
         for c in self.caches.into_iter().flatten() {
             cache::flush(&self.back, c);
-            self.back.locked(|h, src| h.detach_cache(src, c));
+            self.back.with(|h, src| h.detach_cache(src, c));
         }
-        self.back.locked(|h, src| h.trim(src));
+        self.back.with(|h, src| h.trim(src));
         self.audit();
         let st = self.stats();
         if !self.back.inner.borrow().1.kept {
@@ -671,8 +678,8 @@ fuzz_target!(|data: &[u8]| {
         shared,
         inner: RefCell::new((Box::new(Heap::new(shared)), src)),
     };
-    let c1 = back.locked(|h, src| h.attach_cache(src));
-    let c2 = back.locked(|h, src| h.attach_cache(src));
+    let c1 = back.with(|h, src| h.attach_cache(src));
+    let c2 = back.with(|h, src| h.attach_cache(src));
     // SAFETY: caches live in the heap's metadata, as long as this run.
     let (c1, c2) = unsafe { (c1.as_ref(), c2.as_ref()) };
     let mut m = Model {

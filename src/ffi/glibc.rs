@@ -130,17 +130,12 @@ pub extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
     let v = usize::try_from(value);
     let ok = match (param, v) {
         (M_MMAP_THRESHOLD, Ok(v)) if v <= 32 << 20 => {
-            crate::state::with(|s| s.heap.set_huge_threshold(v));
-            true
+            crate::state::with(|s| s.heap.set_huge_threshold(v)).is_some()
         }
         (M_MMAP_MAX, Ok(0)) => {
-            crate::state::with(|s| s.heap.set_huge_threshold(usize::MAX));
-            true
+            crate::state::with(|s| s.heap.set_huge_threshold(usize::MAX)).is_some()
         }
-        (M_TRIM_THRESHOLD, Ok(v)) => {
-            crate::state::with(|s| s.heap.set_keep_max(v));
-            true
-        }
+        (M_TRIM_THRESHOLD, Ok(v)) => crate::state::with(|s| s.heap.set_keep_max(v)).is_some(),
         (M_MMAP_MAX | M_TOP_PAD | M_ARENA_MAX | M_ARENA_TEST, Ok(_)) => true,
         (M_MXFAST, Ok(v)) => v <= 160,
         (M_CHECK_ACTION, _) => true,

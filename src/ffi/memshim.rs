@@ -21,11 +21,14 @@ pub unsafe extern "C" fn memshim_add_region(start: *mut c_void, len: usize) -> c
     if start.is_null() || (start as usize).checked_add(len).is_none() {
         return Error::Invalid.code();
     }
-    to_code(state::with(|s| {
-        let (heap, mut src) = s.heap();
-        // SAFETY: forwarded contract.
-        unsafe { heap.add_span(start.cast(), len, SpanKind::Region, &mut src) }
-    }))
+    to_code(
+        state::with(|s| {
+            let (heap, mut src) = s.heap();
+            // SAFETY: forwarded contract.
+            unsafe { heap.add_span(start.cast(), len, SpanKind::Region, &mut src) }
+        })
+        .unwrap_or(Err(Error::Reentered)),
+    )
 }
 
 /// Lets the heap take pages from the kernel's own VMM: `alloc_pages(n, ctx)`
@@ -42,7 +45,7 @@ pub extern "C" fn memshim_set_page_hooks(
     free_pages: Option<unsafe extern "C" fn(p: *mut c_void, pages: usize, ctx: *mut c_void)>,
     ctx: *mut c_void,
 ) {
-    state::with(|s| {
+    let _ = state::with(|s| {
         s.hooks.alloc = alloc_pages;
         s.hooks.free = if alloc_pages.is_some() {
             free_pages

@@ -21,6 +21,7 @@ pub unsafe fn init_multiboot(
 ) -> Result<(), Error> {
     // SAFETY: forwarded contract.
     state::with(|s| unsafe { s.frames.init_multiboot(magic, info, cfg) })
+        .unwrap_or(Err(Error::Reentered))
 }
 
 /// Starts the global frame manager from a list of usable ranges.
@@ -32,17 +33,17 @@ pub unsafe fn init_ranges(
     cfg: &memshim_boot_config,
 ) -> Result<(), Error> {
     // SAFETY: forwarded contract.
-    state::with(|s| unsafe { s.frames.init_ranges(usable, cfg) })
+    state::with(|s| unsafe { s.frames.init_ranges(usable, cfg) }).unwrap_or(Err(Error::Reentered))
 }
 
 /// One frame's physical address, or `None`.
 pub fn alloc() -> Option<u64> {
-    state::with(|s| s.frames.alloc())
+    state::with(|s| s.frames.alloc()).flatten()
 }
 
 /// See [`super::FrameManager::alloc_contiguous`].
 pub fn alloc_contiguous(count: usize, align: u64, below: u64) -> Option<u64> {
-    state::with(|s| s.frames.alloc_contiguous(count, align, below))
+    state::with(|s| s.frames.alloc_contiguous(count, align, below)).flatten()
 }
 
 fn report(r: Result<(), FrameFault>) {
@@ -61,16 +62,20 @@ pub fn free(phys: u64) {
 /// is refused, whole run and all: the heap's own record says so, the frame
 /// manager keeps none.
 pub fn free_contiguous(phys: u64, count: usize) {
-    report(state::with(|s| {
-        if let Some(f) = heap_frame_in(s, phys, count) {
-            return Err(FrameFault::Heap(f));
-        }
-        if count == 1 {
-            s.frames.free(phys)
-        } else {
-            s.frames.free_contiguous(phys, count)
-        }
-    }));
+    // A re-entrant call was reported already and frees nothing.
+    report(
+        state::with(|s| {
+            if let Some(f) = heap_frame_in(s, phys, count) {
+                return Err(FrameFault::Heap(f));
+            }
+            if count == 1 {
+                s.frames.free(phys)
+            } else {
+                s.frames.free_contiguous(phys, count)
+            }
+        })
+        .unwrap_or(Ok(())),
+    );
 }
 
 /// The first frame of `phys .. phys + count` frames that the heap holds.
@@ -84,7 +89,7 @@ fn heap_frame_in(s: &state::State, phys: u64, count: usize) -> Option<u64> {
 
 /// See [`super::FrameManager::reserve`].
 pub fn reserve(phys: u64, len: u64) -> Result<(), Error> {
-    state::with(|s| s.frames.reserve(phys, len))
+    state::with(|s| s.frames.reserve(phys, len)).unwrap_or(Err(Error::Reentered))
 }
 
 /// The global frame manager as an `x86_64` crate frame allocator, for

@@ -113,8 +113,10 @@ unsafe impl Sync for Cache {}
 pub trait Backend {
     /// The page map and the heap's pending stack.
     fn shared(&self) -> &Shared;
-    /// Runs `f` with the heap and its page source, under the heap lock.
-    fn locked<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> R;
+    /// Runs `f` with the heap and its page source, under the heap lock;
+    /// `None` when the caller already holds it (a re-entrant call, reported
+    /// already): the operation then fails without touching the heap.
+    fn locked<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> Option<R>;
 }
 
 /// Takes a block of class `class` from the active slab of cache `c`, if
@@ -157,7 +159,7 @@ pub fn alloc_slow<B: Backend>(b: &B, c: &Cache, class: usize) -> Option<NonNull<
     // small block there beats failing), aligned as well as any object of
     // the class would have been (and counted by the TLSF, not the cache).
     let align = (1usize << size.trailing_zeros()).min(super::pagemap::PAGE);
-    b.locked(|h, src| h.alloc_tlsf(size, align, src))
+    b.locked(|h, src| h.alloc_tlsf(size, align, src)).flatten()
 }
 
 /// Finds room in class `class` and takes one object: the active slab's
@@ -178,7 +180,9 @@ fn refill<B: Backend>(b: &B, c: &Cache, class: usize) -> Option<usize> {
     // SAFETY: the partial list is `c`'s own.
     let mut next = unsafe { c.partial[class].pop() };
     if next.is_null() {
-        next = b.locked(|h, src| h.give_slab(src, c, class));
+        next = b
+            .locked(|h, src| h.give_slab(src, c, class))
+            .unwrap_or(ptr::null_mut());
         if next.is_null() {
             return None;
         }
@@ -209,14 +213,14 @@ pub fn drain_pending<B: Backend>(b: &B, c: &Cache) {
         if ptr::eq(slab.owner.load(Acquire), c) {
             let (merged, dups) = slab.merge_remote();
             if dups > 0 {
-                b.locked(|h, _| h.note_fault(Fault::DoubleFree(slab.base.load(Relaxed))));
+                let _ = b.locked(|h, _| h.note_fault(Fault::DoubleFree(slab.base.load(Relaxed))));
             }
             if merged > 0 {
                 settle(b, c, s);
             }
         } else {
             // Pushed while another owner had it: the heap routes it on.
-            b.locked(|h, src| h.reroute(src, s));
+            let _ = b.locked(|h, src| h.reroute(src, s));
         }
         s = next;
     }
@@ -231,7 +235,7 @@ fn settle<B: Backend>(b: &B, c: &Cache, s: *mut Slab) {
         place::FULL => {
             if slab.is_empty() {
                 c.forget(s);
-                b.locked(|h, src| h.take_back(src, c, s));
+                let _ = b.locked(|h, src| h.take_back(src, c, s));
             } else {
                 slab.set_place(place::PARTIAL);
                 // SAFETY: `c` owns its partial lists; `s` is on none.
@@ -242,7 +246,7 @@ fn settle<B: Backend>(b: &B, c: &Cache, s: *mut Slab) {
             // SAFETY: `s` is on `c`'s partial list for its class.
             unsafe { c.partial[class].remove(s) };
             c.forget(s);
-            b.locked(|h, src| h.take_back(src, c, s));
+            let _ = b.locked(|h, src| h.take_back(src, c, s));
         }
         _ => {}
     }
@@ -299,7 +303,7 @@ pub fn free<B: Backend>(b: &B, c: &Cache, p: NonNull<u8>) -> Result<(), Fault> {
     }
     let e = b.shared().map.get(a);
     if e & TAG_MASK != TAG_SLAB {
-        return b.locked(|h, src| h.free_block(a, src));
+        return b.locked(|h, src| h.free_block(a, src)).unwrap_or(Ok(()));
     }
     // SAFETY: slab entries point at live slab descriptors.
     let s = unsafe { &*core::ptr::with_exposed_provenance::<Slab>(e & !TAG_MASK) };
@@ -369,7 +373,7 @@ pub fn class_for(n: usize) -> Option<usize> {
 /// The cache must not be in use.
 pub fn flush<B: Backend>(b: &B, c: &Cache) {
     drain_pending(b, c);
-    b.locked(|h, src| h.adopt_all(src, c));
+    let _ = b.locked(|h, src| h.adopt_all(src, c));
 }
 
 /// Allocates `size` bytes aligned to `align` (a power of two): through
@@ -387,14 +391,16 @@ pub fn alloc_any<B: Backend>(
     if let (Some(c), Some(class)) = (c, class::of_aligned(size, align)) {
         return alloc(b, c, class);
     }
-    b.locked(|h, src| h.alloc(size, align, src))
+    b.locked(|h, src| h.alloc(size, align, src)).flatten()
 }
 
 /// Frees `p`: through cache `c` if given, else under the lock.
 pub fn free_any<B: Backend>(b: &B, c: Option<&Cache>, p: NonNull<u8>) -> Result<(), Fault> {
     match c {
         Some(c) => free(b, c, p),
-        None => b.locked(|h, src| h.free_block(p.as_ptr().addr(), src)),
+        None => b
+            .locked(|h, src| h.free_block(p.as_ptr().addr(), src))
+            .unwrap_or(Ok(())),
     }
 }
 
@@ -402,7 +408,7 @@ pub fn free_any<B: Backend>(b: &B, c: Option<&Cache>, p: NonNull<u8>) -> Result<
 pub fn usable_any<B: Backend>(b: &B, p: usize) -> Result<usize, Fault> {
     match slab_usable(b.shared(), p) {
         Some(r) => r,
-        None => b.locked(|h, _| h.usable_size(p)),
+        None => b.locked(|h, _| h.usable_size(p)).unwrap_or(Ok(0)),
     }
 }
 
@@ -426,11 +432,14 @@ pub fn realloc_any<B: Backend>(
             usable
         }
         None => {
-            let r = b.locked(|h, _| match h.resize_in_place(a, size) {
+            let Some(r) = b.locked(|h, _| match h.resize_in_place(a, size) {
                 Ok(true) => Ok(None),
                 Ok(false) => h.usable_size(a).map(Some),
                 Err(f) => Err(f),
-            })?;
+            }) else {
+                return Ok(None);
+            };
+            let r = r?;
             match r {
                 None => return Ok(Some(p)),
                 Some(usable) => usable,

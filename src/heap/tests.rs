@@ -82,14 +82,19 @@ impl Backend for TestHeap {
     fn shared(&self) -> &Shared {
         self.shared
     }
-    fn locked<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> R {
+    fn locked<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> Option<R> {
         let mut g = self.inner.lock().unwrap();
         let (h, s) = &mut *g;
-        f(h, s)
+        Some(f(h, s))
     }
 }
 
 impl TestHeap {
+    /// `locked`, which cannot fail here.
+    fn with<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> R {
+        Backend::locked(self, f).unwrap()
+    }
+
     fn new(src: TestSource) -> Self {
         let shared: &'static Shared = Box::leak(Box::new(Shared::new()));
         TestHeap {
@@ -106,13 +111,13 @@ impl TestHeap {
         });
         let m = Mem::new(bytes);
         // SAFETY: the test memory outlives the heap in every test.
-        h.locked(|heap, src| unsafe { heap.add_span(m.p, m.len, SpanKind::Region, src) })
+        h.with(|heap, src| unsafe { heap.add_span(m.p, m.len, SpanKind::Region, src) })
             .unwrap();
         (h, m)
     }
 
     fn cache(&self) -> &'static Cache {
-        let c = self.locked(|h, src| h.attach_cache(src));
+        let c = self.with(|h, src| h.attach_cache(src));
         // SAFETY: caches are never freed while the heap (leaked) lives.
         unsafe { &*c }
     }
@@ -126,28 +131,28 @@ impl TestHeap {
     }
 
     fn check(&self) -> usize {
-        self.locked(|h, _| h.check())
+        self.with(|h, _| h.check())
     }
 
     fn stats(&self) -> HeapStats {
-        self.locked(|h, _| h.stats())
+        self.with(|h, _| h.stats())
     }
 
     fn fault(&self) -> Option<Fault> {
-        self.locked(|h, _| h.take_fault())
+        self.with(|h, _| h.take_fault())
     }
 
     fn secret(&self) -> usize {
-        self.locked(|h, _| h.tlsf.secret)
+        self.with(|h, _| h.tlsf.secret)
     }
 
     fn outstanding(&self) -> usize {
-        self.locked(|_, _| ());
+        self.with(|_, _| ());
         self.inner.lock().unwrap().1.outstanding.len()
     }
 
     fn trim(&self) {
-        self.locked(|h, src| h.trim(src))
+        self.with(|h, src| h.trim(src))
     }
 }
 
@@ -239,9 +244,9 @@ fn aligned_allocations_up_to_2_mib() {
         }
     }
     assert_eq!(h.check(), 0);
-    h.locked(|heap, src| heap.detach_cache(src, c));
+    h.with(|heap, src| heap.detach_cache(src, c));
     h.trim();
-    let chunks = h.locked(|heap, _| heap.meta.chunks);
+    let chunks = h.with(|heap, _| heap.meta.chunks);
     assert_eq!(h.outstanding(), chunks, "every span went back");
 }
 
@@ -485,7 +490,7 @@ fn regions_are_checked() {
     let add = |off: usize, len| {
         let p = m.p.wrapping_add(off);
         // SAFETY: pieces of the test memory (or a length the heap refuses).
-        h.locked(|heap, src| unsafe { heap.add_span(p, len, SpanKind::Region, src) })
+        h.with(|heap, src| unsafe { heap.add_span(p, len, SpanKind::Region, src) })
     };
     assert_eq!(add(0, 32), Err(Error::TooSmall));
     add(0, 32 * 1024).unwrap();
@@ -509,7 +514,7 @@ fn an_overrun_across_spans_is_reported_not_followed() {
     });
     let m = Mem::new(64 * 1024);
     // SAFETY: two disjoint halves of test memory.
-    h.locked(|heap, src| unsafe {
+    h.with(|heap, src| unsafe {
         heap.add_span(m.p, 32 * 1024, SpanKind::Region, src)
             .unwrap();
         heap.add_span(m.p.add(32 * 1024), 32 * 1024, SpanKind::Region, src)
@@ -555,7 +560,7 @@ fn an_emptied_span_is_kept_not_thrashed() {
     );
     h.free(None, keep).unwrap();
     h.trim();
-    assert_eq!(h.outstanding(), h.locked(|heap, _| heap.meta.chunks));
+    assert_eq!(h.outstanding(), h.with(|heap, _| heap.meta.chunks));
 }
 
 #[test]
@@ -591,7 +596,7 @@ fn bad_alignment_is_refused() {
     for align in [0usize, 3, 20, 48, 1000, usize::MAX] {
         assert!(h.alloc(Some(c), 100, align).is_null(), "align {align}");
         assert!(h.alloc(None, 100, align).is_null(), "align {align}");
-        assert!(h.locked(|heap, src| heap.alloc(100, align, src)).is_none());
+        assert!(h.with(|heap, src| heap.alloc(100, align, src)).is_none());
     }
     assert_eq!(h.check(), 0);
 }
@@ -617,12 +622,12 @@ fn growth_from_a_source_and_everything_goes_back() {
         h.free(Some(c), p).unwrap();
     }
     assert_eq!(h.check(), 0);
-    h.locked(|heap, src| heap.detach_cache(src, c));
+    h.with(|heap, src| heap.detach_cache(src, c));
     h.trim();
     let st = h.stats();
     assert_eq!((st.mapped, st.slabs, st.live), (0, 0, 0));
     // Only metadata chunks stay with the heap.
-    assert_eq!(h.outstanding(), h.locked(|heap, _| heap.meta.chunks));
+    assert_eq!(h.outstanding(), h.with(|heap, _| heap.meta.chunks));
 }
 
 #[test]
@@ -667,7 +672,7 @@ fn caches_give_slabs_back_when_detached_and_are_reused() {
     for p in ptrs.iter().step_by(2) {
         h.free(Some(other), *p).unwrap();
     }
-    h.locked(|heap, src| heap.detach_cache(src, c));
+    h.with(|heap, src| heap.detach_cache(src, c));
     assert_eq!(c.owned.len.load(Relaxed), 0);
     assert_eq!(h.check(), 0);
     // The rest are freed through the heap (no cache) and all is well.
@@ -730,7 +735,7 @@ fn model_random_sequences() {
         let h = TestHeap::new(TestSource::default());
         let m = Mem::new(256 * 1024);
         // SAFETY: test memory outlives the heap's use of it.
-        h.locked(|heap, src| unsafe { heap.add_span(m.p, m.len, SpanKind::Arena, src) })
+        h.with(|heap, src| unsafe { heap.add_span(m.p, m.len, SpanKind::Arena, src) })
             .unwrap();
         let caches = [Some(h.cache()), Some(h.cache()), Some(h.cache()), None];
         // address -> (size, seed, ptr)
@@ -790,11 +795,11 @@ fn model_random_sequences() {
         assert_eq!(h.check(), 0);
         for c in caches.into_iter().flatten() {
             cache::flush(&h, c);
-            h.locked(|heap, src| heap.detach_cache(src, c));
+            h.with(|heap, src| heap.detach_cache(src, c));
         }
         h.trim();
         assert_eq!(h.stats().slabs, 0);
-        assert_eq!(h.outstanding(), h.locked(|heap, _| heap.meta.chunks));
+        assert_eq!(h.outstanding(), h.with(|heap, _| heap.meta.chunks));
     }
 }
 
@@ -860,7 +865,7 @@ fn model_threads_free_each_others_blocks() {
     for c in caches {
         // SAFETY: caches live as long as the (leaked) heap.
         let c = unsafe { &*(c as *const Cache) };
-        h.locked(|heap, src| heap.detach_cache(src, c));
+        h.with(|heap, src| heap.detach_cache(src, c));
     }
     assert_eq!(h.check(), 0);
     let st = h.stats();
