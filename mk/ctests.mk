@@ -25,3 +25,22 @@ test-symbols: host-lib kernel-lib
 	@c_tests/symbols.sh
 
 TEST_STEPS += test-c test-preload test-symbols
+
+# The soak (c_tests/soak.c): threads through every entry point with content
+# checks, cross-thread frees, forks, periodic memshim_check(); at the end
+# every byte and span back. `make soak` runs it for minutes; `make test`
+# runs a short one.
+SOAK_SECONDS ?= 300
+SOAK_THREADS ?= 4
+.PHONY: soak test-soak
+target/c_tests/soak: c_tests/soak.c $(HOST_LIB) $(HEADER)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -fno-builtin -Iinclude -O1 -g $< $(HOST_LIB) -lpthread -lm -o $@
+
+soak: host-lib target/c_tests/soak
+	target/c_tests/soak $(SOAK_SECONDS) $(SOAK_THREADS)
+
+test-soak: host-lib target/c_tests/soak
+	target/c_tests/soak 8 4
+
+TEST_STEPS += test-soak
