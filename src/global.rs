@@ -81,8 +81,15 @@ fn malloc_slow(size: usize) -> *mut u8 {
 
 #[inline(never)]
 fn alloc_slow(size: usize, align: usize) -> *mut u8 {
+    if size > crate::heap::SMALL_MAX {
+        // No cache serves it: straight to the heap.
+        return Global
+            .locked(|h, src| h.alloc(size, align, src))
+            .flatten()
+            .map_or(ptr::null_mut(), NonNull::as_ptr);
+    }
     let mut l = Local::enter();
-    if l.is_none() && size <= crate::heap::SMALL_MAX && local::attach() {
+    if l.is_none() && local::attach() {
         // A thread's (or CPU's) first small allocation attaches its cache.
         l = Local::enter();
     }

@@ -291,19 +291,17 @@ pub fn free_fast(shared: &Shared, c: &Cache, a: usize) -> bool {
     true
 }
 
-/// Frees `p` through cache `c`: a slab object of its own as [`free_fast`]
-/// does, of another owner's slab with one atomic OR (no lock), anything
-/// else under the lock. Faults are returned, nothing written.
+/// Frees `p` through cache `c` when [`free_fast`] did not: a slab object
+/// of its own with what its owner watches for, of another owner's slab
+/// with one atomic OR (no lock), anything else under the lock. Faults are
+/// returned, nothing written.
 ///
 /// The caller owns `c` for the duration (and has set its `busy` flag).
 pub fn free<B: Backend>(b: &B, c: &Cache, p: NonNull<u8>) -> Result<(), Fault> {
     let a = p.as_ptr().addr();
-    if free_fast(b.shared(), c, a) {
-        return Ok(());
-    }
     let e = b.shared().map.get(a);
     if e & TAG_MASK != TAG_SLAB {
-        return b.locked(|h, src| h.free_block(a, src)).unwrap_or(Ok(()));
+        return b.locked(|h, src| h.free_entry(a, e, src)).unwrap_or(Ok(()));
     }
     // SAFETY: slab entries point at live slab descriptors.
     let s = unsafe { &*core::ptr::with_exposed_provenance::<Slab>(e & !TAG_MASK) };
@@ -397,6 +395,7 @@ pub fn alloc_any<B: Backend>(
 /// Frees `p`: through cache `c` if given, else under the lock.
 pub fn free_any<B: Backend>(b: &B, c: Option<&Cache>, p: NonNull<u8>) -> Result<(), Fault> {
     match c {
+        Some(c) if free_fast(b.shared(), c, p.as_ptr().addr()) => Ok(()),
         Some(c) => free(b, c, p),
         None => b
             .locked(|h, src| h.free_block(p.as_ptr().addr(), src))

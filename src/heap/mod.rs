@@ -1025,8 +1025,18 @@ impl Heap {
     /// remotely into a cache's slab) or a TLSF block. Nothing is written
     /// unless `p` validates.
     pub fn free_block(&mut self, p: usize, src: &mut dyn Source) -> Result<(), Fault> {
+        let e = self.map().get(p);
+        self.free_entry(p, e, src)
+    }
+
+    /// [`Heap::free_block`] with `p`'s page-map entry already read.
+    pub(crate) fn free_entry(
+        &mut self,
+        p: usize,
+        e: usize,
+        src: &mut dyn Source,
+    ) -> Result<(), Fault> {
         let map = self.map();
-        let e = map.get(p);
         if e & TAG_MASK == TAG_SLAB {
             // SAFETY: slab entries point at live descriptors.
             let s = unsafe { &*core::ptr::with_exposed_provenance::<Slab>(e & !TAG_MASK) };
@@ -1043,11 +1053,12 @@ impl Heap {
             self.caches_live = self.caches_live.saturating_sub(size as usize);
             return Ok(());
         }
-        if e & TAG_MASK == TAG_META {
+        if e & TAG_MASK != TAG_SPAN {
             return Err(Fault::InvalidPointer(p));
         }
-        let used = self.tlsf.validate_used(map, p)?;
-        let span = spans::span_ptr(map, used.b.addr()).unwrap_or(ptr::null_mut());
+        let span = core::ptr::with_exposed_provenance_mut::<Span>(e & !TAG_MASK);
+        // SAFETY: span entries point at live records.
+        let used = self.tlsf.validate_used_in(map, p, unsafe { &*span })?;
         // SAFETY: validated just before.
         if unsafe { self.tlsf.free(used.b, used.span) } {
             self.span_emptied(span, src);

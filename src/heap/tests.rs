@@ -725,10 +725,11 @@ fn verify(p: *mut u8, n: usize, seed: u8) {
 /// must stay 0 after every step.
 #[test]
 fn model_random_sequences() {
-    let (steps, seeds) = if cfg!(miri) {
-        (150, &[7u64][..])
+    // Under Miri: fewer steps, and the full check every eighth one.
+    let (steps, seeds, every) = if cfg!(miri) {
+        (120, &[7u64][..], 8)
     } else {
-        (6000, &[1u64, 0xDEAD_BEEF, 42][..])
+        (6000, &[1u64, 0xDEAD_BEEF, 42][..], 1)
     };
     for &seed in seeds {
         let mut rng = Rng(seed);
@@ -784,8 +785,10 @@ fn model_random_sequences() {
                 assert!(a >= end, "overlap at step {step}");
                 end = a + n;
             }
-            assert_eq!(h.check(), 0, "seed {seed} step {step}");
-            assert_eq!(h.stats().live, live.len(), "seed {seed} step {step}");
+            if step % every == 0 {
+                assert_eq!(h.check(), 0, "seed {seed} step {step}");
+                assert_eq!(h.stats().live, live.len(), "seed {seed} step {step}");
+            }
             assert_eq!(h.fault(), None);
         }
         for (_, (n, s, p)) in std::mem::take(&mut live) {
@@ -809,7 +812,7 @@ fn model_random_sequences() {
 #[test]
 fn model_threads_free_each_others_blocks() {
     let threads = 4;
-    let (rounds, per) = if cfg!(miri) { (3, 40) } else { (200, 300) };
+    let (rounds, per) = if cfg!(miri) { (2, 30) } else { (200, 300) };
     let h = Arc::new(TestHeap::new(TestSource::default()));
     type Batch = Vec<(usize, usize, u8)>;
     let boxes: Arc<Vec<Mutex<Vec<Batch>>>> =

@@ -486,13 +486,27 @@ impl Tlsf {
     /// Checks that `p` is a live user block (payload pointer) of this heap
     /// and that its neighbours' metadata is intact. Writes nothing.
     pub fn validate_used<'m>(&self, map: &'m PageMap, p: usize) -> Result<Used<'m>, Fault> {
+        let h = p.checked_sub(HDR).ok_or(Fault::InvalidPointer(p))?;
+        let span = span_of(map, h).ok_or(Fault::InvalidPointer(p))?;
+        self.validate_used_in(map, p, span)
+    }
+
+    /// [`Tlsf::validate_used`] with the span of `p`'s page known. (A block's
+    /// header can lie in the page before its payload, in the same span: the
+    /// span's own bounds decide.)
+    pub fn validate_used_in<'s>(
+        &self,
+        map: &PageMap,
+        p: usize,
+        span: &'s Span,
+    ) -> Result<Used<'s>, Fault> {
         if p % ALIGN != 0 {
             return Err(Fault::InvalidPointer(p));
         }
         let h = p.checked_sub(HDR).ok_or(Fault::InvalidPointer(p))?;
-        let span = span_of(map, h)
-            .filter(|s| s.holds(h))
-            .ok_or(Fault::InvalidPointer(p))?;
+        if !span.holds(h) {
+            return Err(Fault::InvalidPointer(p));
+        }
         let b = core::ptr::with_exposed_provenance_mut::<Header>(h);
         let secret = self.secret;
         // SAFETY: `b` is readable (inside a span's block area); the successor
