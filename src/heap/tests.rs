@@ -229,7 +229,7 @@ fn freeing_everything_coalesces_back_to_one_block() {
 fn aligned_allocations_up_to_2_mib() {
     let h = TestHeap::new(TestSource::default());
     let c = h.cache();
-    let top = if cfg!(miri) { 13 } else { 21 };
+    let top = if cfg!(miri) { 12 } else { 21 };
     for shift in 4..=top {
         let align = 1usize << shift;
         for n in [1usize, 100, align] {
@@ -263,7 +263,8 @@ fn aligned_front_piece_is_reused_not_wasted() {
 
 #[test]
 fn exhaustion_and_huge_sizes_return_none() {
-    let (h, _m) = TestHeap::with_region(256 * 1024);
+    let region = if cfg!(miri) { 96 * 1024 } else { 256 * 1024 };
+    let (h, _m) = TestHeap::with_region(region);
     let c = h.cache();
     assert!(h.alloc(None, 1 << 20, 16).is_null());
     assert!(h.alloc(None, usize::MAX, 16).is_null());
@@ -727,7 +728,7 @@ fn verify(p: *mut u8, n: usize, seed: u8) {
 fn model_random_sequences() {
     // Under Miri: fewer steps, and the full check every eighth one.
     let (steps, seeds, every) = if cfg!(miri) {
-        (120, &[7u64][..], 8)
+        (80, &[7u64][..], 8)
     } else {
         (6000, &[1u64, 0xDEAD_BEEF, 42][..], 1)
     };
@@ -812,7 +813,7 @@ fn model_random_sequences() {
 #[test]
 fn model_threads_free_each_others_blocks() {
     let threads = 4;
-    let (rounds, per) = if cfg!(miri) { (2, 30) } else { (200, 300) };
+    let (rounds, per) = if cfg!(miri) { (2, 20) } else { (200, 300) };
     let h = Arc::new(TestHeap::new(TestSource::default()));
     type Batch = Vec<(usize, usize, u8)>;
     let boxes: Arc<Vec<Mutex<Vec<Batch>>>> =
