@@ -93,19 +93,6 @@
  */
 #define MEMSHIM_EREENTERED -11
 
-#if defined(MEMSHIM_HOST_LINUX)
-/**
- * In the slot while an operation runs on the thread's cache.
- */
-#define BUSY 1
-#endif
-
-/**
- * Spins (each one a short backoff) a holder that cannot be told apart from
- * the caller may keep the lock before the wait is reported as a re-entry.
- */
-#define SUSPECT_SPINS (1 << 22)
-
 /**
  * Where the kernel is and how memshim reaches physical memory; passed to
  * `memshim_init_multiboot` and `memshim_frames_init`.

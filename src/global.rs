@@ -9,38 +9,11 @@
 //! has done nothing.
 
 use crate::heap::cache::{self, Backend};
-use crate::heap::{Fault, Heap, Shared, MIN_ALIGN};
+use crate::heap::{Fault, MIN_ALIGN};
 use crate::local::{self, Local};
-use crate::source::Source;
+use crate::state::Global;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
-
-/// The global back end: the shared state and the heap under the global lock.
-pub struct Global;
-
-impl Backend for Global {
-    #[inline(always)]
-    fn shared(&self) -> &Shared {
-        &crate::state::SHARED
-    }
-
-    fn locked<R>(&self, f: impl FnOnce(&mut Heap, &mut dyn Source) -> R) -> Option<R> {
-        let (r, fault) = crate::state::with(|s| {
-            let (heap, mut src) = s.heap();
-            let r = f(heap, &mut src);
-            (r, heap.take_fault())
-        })?;
-        if let Some(bad) = crate::source::hooks::take_misaligned() {
-            crate::panic::report(format_args!(
-                "page hook returned {bad:#x}, which is not page-aligned: given back with free_pages and not used"
-            ));
-        }
-        if let Some(fault) = fault {
-            crate::panic::report(format_args!("{fault}"));
-        }
-        Some(r)
-    }
-}
 
 /// Allocates `size` bytes aligned to `align`. Null on failure, or when
 /// `align` is not a power of two.

@@ -18,6 +18,8 @@
 pub mod error;
 #[cfg(feature = "c-api")]
 pub mod ffi;
+#[cfg(target_os = "linux")]
+mod fork;
 pub mod frames;
 pub mod global;
 pub mod heap;
@@ -127,6 +129,23 @@ mod header_tests {
         assert!(
             generated == committed,
             "include/memshim.h is out of date: run `make header` and commit it"
+        );
+    }
+
+    /// Every macro the header defines is memshim's own: a C program that
+    /// includes it gets no `BUSY` or `MAX_CPUS` of ours in its namespace.
+    #[test]
+    fn the_header_defines_only_memshim_names() {
+        let header = include_str!("../include/memshim.h");
+        let foreign: Vec<&str> = header
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("#define "))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|name| !name.starts_with("MEMSHIM_") && *name != "MEMSHIM_H")
+            .collect();
+        assert!(
+            foreign.is_empty(),
+            "the header defines {foreign:?}: exclude them in cbindgen.toml"
         );
     }
 }

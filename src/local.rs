@@ -12,7 +12,7 @@
 //! * Kernel, nothing configured: every CPU shares cache 0, guarded by one
 //!   uncontended atomic exchange (correct on any number of CPUs; a second
 //!   CPU arriving meanwhile takes the locked path).
-//! * Kernel, CPUs registered ([`cpu::set_hook`] or [`cpu::set_gs`]): each CPU
+//! * Kernel, CPUs registered (`crate::platform::cpu`): each CPU
 //!   has its own cache and a hit takes no atomic; in ring 0 interrupts are
 //!   masked for the few instructions of the operation (so the thread cannot
 //!   move to another CPU meanwhile).
@@ -67,8 +67,8 @@ pub fn attach() -> bool {
 #[cfg(all(target_os = "linux", not(miri)))]
 mod imp {
     use super::*;
-    use crate::global::Global;
     use crate::heap::cache::Backend;
+    use crate::state::Global;
     use core::ffi::c_void;
     use core::sync::atomic::AtomicU32;
 
@@ -265,70 +265,19 @@ pub fn current_address() -> Option<usize> {
     Some(0)
 }
 
-/// Per-CPU caches in a kernel.
+/// Per-CPU caches in a kernel: which CPU a caller runs on is
+/// `crate::platform::cpu`'s business; here, the cache of each.
 #[cfg(target_os = "none")]
 pub mod cpu {
     use super::*;
-    use crate::global::Global;
     use crate::heap::cache::Backend;
-    use core::ffi::c_void;
+    use crate::platform::cpu::{self as id, MAX_CPUS};
+    use crate::state::Global;
     use core::ptr;
-    use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize};
+    use core::sync::atomic::AtomicPtr;
 
-    /// Most CPUs with caches of their own.
-    pub(crate) const MAX_CPUS: usize = 256;
-
-    /// `unsigned cpu_id(void *ctx)`: the number of the CPU it runs on.
-    pub type CpuHook = unsafe extern "C" fn(ctx: *mut c_void) -> u32;
-
-    const SHARED: u32 = 0;
-    const HOOK: u32 = 1;
-    const GS: u32 = 2;
-
-    static MODE: AtomicU32 = AtomicU32::new(SHARED);
-    static NCPUS: AtomicU32 = AtomicU32::new(1);
-    static HOOK_FN: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
-    static HOOK_CTX: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
-    static GS_OFFSET: AtomicUsize = AtomicUsize::new(0);
-    /// 0 unknown, 1 ring 0, 2 another ring.
-    static RING0: AtomicU8 = AtomicU8::new(0);
     static CACHES: [AtomicPtr<Cache>; MAX_CPUS] =
         [const { AtomicPtr::new(ptr::null_mut()) }; MAX_CPUS];
-
-    /// Errors of the set-up calls.
-    #[derive(Debug, PartialEq, Eq)]
-    pub enum CpuError {
-        /// `count` is 0 or above [`MAX_CPUS`].
-        BadCount,
-    }
-
-    /// Per-CPU caches: `hook(ctx)` returns the number (below `count`) of
-    /// the CPU it runs on. Call once, before other CPUs use memshim.
-    pub fn set_hook(count: u32, hook: CpuHook, ctx: *mut c_void) -> Result<(), CpuError> {
-        check(count)?;
-        HOOK_CTX.store(ctx, Release);
-        HOOK_FN.store(hook as *mut (), Release);
-        NCPUS.store(count, Release);
-        MODE.store(HOOK, Release);
-        Ok(())
-    }
-
-    /// Per-CPU caches: the 32-bit word at `gs:[offset]` is the number (below
-    /// `count`) of the CPU it runs on. Call once, before other CPUs use memshim.
-    pub fn set_gs(count: u32, offset: usize) -> Result<(), CpuError> {
-        check(count)?;
-        GS_OFFSET.store(offset, Release);
-        NCPUS.store(count, Release);
-        MODE.store(GS, Release);
-        Ok(())
-    }
-
-    fn check(count: u32) -> Result<(), CpuError> {
-        if count == 0 || count as usize > MAX_CPUS {
-            return Err(CpuError::BadCount);
-        }
-        Ok(())
-    }
 
     /// CPU `cpu` went offline: its cache's slabs go back to the heap. The
     /// CPU must not run memshim code meanwhile.
@@ -346,52 +295,9 @@ pub mod cpu {
         let _ = Global.locked(|h, src| h.adopt_all(src, cache));
     }
 
-    /// The lock's holder id for the calling CPU (its number + 2) once CPUs
-    /// are registered; `None` before. Called with interrupts masked.
-    pub fn lock_owner() -> Option<usize> {
-        let mode = MODE.load(Relaxed);
-        if mode == SHARED {
-            return None;
-        }
-        Some(cpu_id(mode) + 2)
-    }
-
-    fn ring0() -> bool {
-        match RING0.load(Relaxed) {
-            1 => true,
-            2 => false,
-            _ => {
-                let r = crate::platform::bare::ring0();
-                RING0.store(if r { 1 } else { 2 }, Relaxed);
-                r
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn cpu_id(mode: u32) -> usize {
-        if mode == GS {
-            let id: u32;
-            // SAFETY: the kernel promised (set_gs) that gs:[offset] holds the
-            // CPU number while memshim runs.
-            unsafe {
-                core::arch::asm!("mov {0:e}, dword ptr gs:[{1}]", out(reg) id,
-                                 in(reg) GS_OFFSET.load(Relaxed), options(nostack, readonly, preserves_flags))
-            };
-            id as usize
-        } else {
-            let f = HOOK_FN.load(Relaxed);
-            // SAFETY: stored from a `CpuHook` in `set_hook`.
-            let hook: CpuHook = unsafe { core::mem::transmute::<*mut (), CpuHook>(f) };
-            // SAFETY: the kernel's hook, with its context.
-            unsafe { hook(HOOK_CTX.load(Relaxed)) as usize }
-        }
-    }
-
     #[inline(always)]
     pub fn enter() -> Option<Local> {
-        let mode = MODE.load(Relaxed);
-        if mode == SHARED {
+        if !id::registered() {
             let c = CACHES[0].load(Acquire);
             if c.is_null() {
                 return None;
@@ -403,12 +309,11 @@ pub mod cpu {
             }
             return Some(Local { cache, irq: None });
         }
-        let irq = ring0().then(crate::platform::bare::irq_save);
-        let id = cpu_id(mode);
-        let c = CACHES.get(id).map_or(ptr::null_mut(), |s| s.load(Acquire));
+        let irq = id::ring0().then(crate::platform::bare::irq_save);
+        let c = id::current().map_or(ptr::null_mut(), |cpu| CACHES[cpu].load(Acquire));
         // SAFETY: attached caches are never freed.
         match unsafe { c.as_ref() } {
-            Some(cache) if cache.busy.load(Relaxed) == 0 && id < NCPUS.load(Relaxed) as usize => {
+            Some(cache) if cache.busy.load(Relaxed) == 0 => {
                 cache.busy.store(1, Relaxed);
                 compiler_fence(SeqCst);
                 Some(Local { cache, irq })
@@ -424,19 +329,18 @@ pub mod cpu {
 
     /// Attaches the cache of the CPU the caller runs on, if it has none.
     pub fn attach() -> bool {
-        let mode = MODE.load(Relaxed);
-        let id = if mode == SHARED {
-            0
-        } else {
-            let irq = ring0().then(crate::platform::bare::irq_save);
-            let id = cpu_id(mode);
+        let id = if id::registered() {
+            let irq = id::ring0().then(crate::platform::bare::irq_save);
+            let cpu = id::current();
             if let Some(enabled) = irq {
                 crate::platform::bare::irq_restore(enabled);
             }
-            if id >= NCPUS.load(Relaxed) as usize {
-                return false;
+            match cpu {
+                Some(cpu) => cpu,
+                None => return false,
             }
-            id
+        } else {
+            0
         };
         if !CACHES[id].load(Acquire).is_null() {
             return true;

@@ -121,6 +121,121 @@ pub mod bare {
     }
 }
 
+/// Which CPU the caller runs on, in a kernel that says how to find out
+/// (`memshim_set_cpu_hook` / `memshim_set_cpu_gs`).
+#[cfg(target_os = "none")]
+pub mod cpu {
+    use core::ffi::c_void;
+    use core::ptr;
+    use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering::*};
+
+    /// Most CPUs with caches of their own.
+    pub const MAX_CPUS: usize = 256;
+
+    /// `unsigned cpu_id(void *ctx)`: the number of the CPU it runs on.
+    pub type CpuHook = unsafe extern "C" fn(ctx: *mut c_void) -> u32;
+
+    const NONE: u32 = 0;
+    const HOOK: u32 = 1;
+    const GS: u32 = 2;
+
+    static MODE: AtomicU32 = AtomicU32::new(NONE);
+    static NCPUS: AtomicU32 = AtomicU32::new(1);
+    static HOOK_FN: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
+    static HOOK_CTX: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+    static GS_OFFSET: AtomicUsize = AtomicUsize::new(0);
+    /// 0 unknown, 1 ring 0, 2 another ring.
+    static RING0: AtomicU8 = AtomicU8::new(0);
+
+    /// Errors of the set-up calls.
+    #[derive(Debug, PartialEq, Eq)]
+    pub enum CpuError {
+        /// `count` is 0 or above [`MAX_CPUS`].
+        BadCount,
+    }
+
+    /// `hook(ctx)` returns the number (below `count`) of the CPU it runs
+    /// on. Call once, before other CPUs use memshim.
+    pub fn set_hook(count: u32, hook: CpuHook, ctx: *mut c_void) -> Result<(), CpuError> {
+        check(count)?;
+        HOOK_CTX.store(ctx, Release);
+        HOOK_FN.store(hook as *mut (), Release);
+        NCPUS.store(count, Release);
+        MODE.store(HOOK, Release);
+        Ok(())
+    }
+
+    /// The 32-bit word at `gs:[offset]` is the number (below `count`) of
+    /// the CPU it runs on. Call once, before other CPUs use memshim.
+    pub fn set_gs(count: u32, offset: usize) -> Result<(), CpuError> {
+        check(count)?;
+        GS_OFFSET.store(offset, Release);
+        NCPUS.store(count, Release);
+        MODE.store(GS, Release);
+        Ok(())
+    }
+
+    fn check(count: u32) -> Result<(), CpuError> {
+        if count == 0 || count as usize > MAX_CPUS {
+            return Err(CpuError::BadCount);
+        }
+        Ok(())
+    }
+
+    /// Whether the kernel said how to find the current CPU.
+    #[inline(always)]
+    pub fn registered() -> bool {
+        MODE.load(Relaxed) != NONE
+    }
+
+    /// The caller's CPU number, when registered and in range. Call with
+    /// interrupts masked (in ring 0), or the answer may be stale at once.
+    #[inline(always)]
+    pub fn current() -> Option<usize> {
+        let id = match MODE.load(Relaxed) {
+            GS => {
+                let id: u32;
+                // SAFETY: the kernel promised (set_gs) that gs:[offset] holds
+                // the CPU number while memshim runs.
+                unsafe {
+                    core::arch::asm!("mov {0:e}, dword ptr gs:[{1}]", out(reg) id,
+                                     in(reg) GS_OFFSET.load(Relaxed),
+                                     options(nostack, readonly, preserves_flags))
+                };
+                id
+            }
+            HOOK => {
+                let f = HOOK_FN.load(Relaxed);
+                // SAFETY: stored from a `CpuHook` in `set_hook`.
+                let hook: CpuHook = unsafe { core::mem::transmute::<*mut (), CpuHook>(f) };
+                // SAFETY: the kernel's hook, with its context.
+                unsafe { hook(HOOK_CTX.load(Relaxed)) }
+            }
+            _ => return None,
+        };
+        (id < NCPUS.load(Relaxed)).then_some(id as usize)
+    }
+
+    /// The global lock's holder id for the calling CPU: its number + 2, or
+    /// `None` before CPUs are registered. Called with interrupts masked.
+    pub fn lock_owner() -> Option<usize> {
+        current().map(|cpu| cpu + 2)
+    }
+
+    /// Whether memshim runs in ring 0 (read once from CS).
+    pub fn ring0() -> bool {
+        match RING0.load(Relaxed) {
+            1 => true,
+            2 => false,
+            _ => {
+                let r = super::bare::ring0();
+                RING0.store(if r { 1 } else { 2 }, Relaxed);
+                r
+            }
+        }
+    }
+}
+
 /// Sets errno where the platform has one (host libc; newlib when linked).
 #[inline]
 pub fn set_errno(value: i32) {

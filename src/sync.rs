@@ -237,7 +237,7 @@ fn current_thread() -> usize {
         tcb
     }
     #[cfg(target_os = "none")]
-    return crate::local::cpu::lock_owner().unwrap_or(SOME_CPU);
+    return crate::platform::cpu::lock_owner().unwrap_or(SOME_CPU);
     #[cfg(not(any(target_os = "linux", target_os = "none")))]
     SOME_CPU
 }

@@ -161,7 +161,7 @@ pub extern "C" fn memshim_set_cpu_hook(
 ) -> c_int {
     #[cfg(target_os = "none")]
     if let Some(hook) = cpu_id {
-        return match crate::local::cpu::set_hook(count, hook, ctx) {
+        return match crate::platform::cpu::set_hook(count, hook, ctx) {
             Ok(()) => 0,
             Err(_) => Error::Invalid.code(),
         };
@@ -177,7 +177,7 @@ pub extern "C" fn memshim_set_cpu_hook(
 #[no_mangle]
 pub extern "C" fn memshim_set_cpu_gs(count: u32, gs_offset: usize) -> c_int {
     #[cfg(target_os = "none")]
-    return match crate::local::cpu::set_gs(count, gs_offset) {
+    return match crate::platform::cpu::set_gs(count, gs_offset) {
         Ok(()) => 0,
         Err(_) => Error::Invalid.code(),
     };
