@@ -20,7 +20,7 @@ use super::slab::{self, place, List, Owned, Slab, SlabFault};
 use super::{Fault, Heap, Shared};
 use crate::source::Source;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
 
 /// A cache. Lives in a metadata page; never freed (a cache whose thread
 /// ended is *dormant* and is reused by the next thread).
@@ -38,11 +38,12 @@ pub struct Cache {
     partial: [List; CLASSES],
     /// Slabs of this cache with remote frees to merge.
     pub pending: AtomicPtr<Slab>,
-    /// Blocks allocated through this cache (frees are counted as
-    /// allocations minus live blocks, from the slabs' bitmaps).
-    pub allocs: AtomicU64,
-    /// Bytes allocated minus bytes freed through this cache.
-    pub live_bytes: AtomicI64,
+    /// Per class, blocks allocated through this cache (frees are counted
+    /// as allocations minus live blocks, from the slabs' bitmaps). Counted
+    /// by class so the fast path adds no size.
+    allocs: [AtomicU64; CLASSES],
+    /// Bytes freed through this cache.
+    freed_bytes: AtomicU64,
     /// Every slab the cache owns (changed under the heap lock only).
     pub owned: Owned,
     /// Whether a thread or CPU uses the cache (under the heap lock).
@@ -60,8 +61,8 @@ impl Cache {
             active: [const { AtomicPtr::new(ptr::from_ref(&slab::NO_SLAB).cast_mut()) }; CLASSES],
             partial: [const { List::new() }; CLASSES],
             pending: AtomicPtr::new(ptr::null_mut()),
-            allocs: AtomicU64::new(0),
-            live_bytes: AtomicI64::new(0),
+            allocs: [const { AtomicU64::new(0) }; CLASSES],
+            freed_bytes: AtomicU64::new(0),
             owned: Owned::new(),
             attached: AtomicU32::new(0),
             next_cache: AtomicPtr::new(ptr::null_mut()),
@@ -69,16 +70,30 @@ impl Cache {
     }
 
     #[inline(always)]
-    fn note_alloc(&self, size: usize) {
-        self.allocs.store(self.allocs.load(Relaxed) + 1, Relaxed);
-        self.live_bytes
-            .store(self.live_bytes.load(Relaxed) + size as i64, Relaxed);
+    fn note_alloc(&self, class: usize) {
+        let n = &self.allocs[class];
+        n.store(n.load(Relaxed) + 1, Relaxed);
     }
 
     #[inline(always)]
     fn note_free(&self, size: usize) {
-        self.live_bytes
-            .store(self.live_bytes.load(Relaxed) - size as i64, Relaxed);
+        self.freed_bytes
+            .store(self.freed_bytes.load(Relaxed) + size as u64, Relaxed);
+    }
+
+    /// Blocks allocated through this cache (racy while its owner runs).
+    pub fn allocations(&self) -> u64 {
+        self.allocs.iter().map(|n| n.load(Relaxed)).sum()
+    }
+
+    /// Bytes allocated minus bytes freed through this cache (racy while its
+    /// owner runs; blocks may be freed through another cache, so one
+    /// cache's figure can be negative).
+    pub fn live_bytes(&self) -> i64 {
+        let allocated: u64 = (0..CLASSES)
+            .map(|c| self.allocs[c].load(Relaxed) * u64::from(CLASS[c].size))
+            .sum();
+        allocated.wrapping_sub(self.freed_bytes.load(Relaxed)) as i64
     }
 
     /// Forgets every slab (after the heap took them all back).
@@ -128,9 +143,10 @@ pub fn alloc_fast(c: &Cache, class: usize) -> Option<NonNull<u8>> {
     let s = c.active[class].load(Relaxed);
     // SAFETY: a cache's active slots hold live descriptors it owns (or NO_SLAB).
     let slab = unsafe { &*s };
-    let (p, size) = slab.take()?;
+    // SAFETY: `c`'s active slabs are its own (or NO_SLAB).
+    let p = unsafe { slab.take() }?;
     c.recent.store(s, Relaxed);
-    c.note_alloc(size);
+    c.note_alloc(class);
     // SAFETY: slab objects are never at address 0.
     Some(unsafe { NonNull::new_unchecked(core::ptr::with_exposed_provenance_mut::<u8>(p)) })
 }
@@ -152,7 +168,7 @@ pub fn alloc<B: Backend>(b: &B, c: &Cache, class: usize) -> Option<NonNull<u8>> 
 pub fn alloc_slow<B: Backend>(b: &B, c: &Cache, class: usize) -> Option<NonNull<u8>> {
     let size = CLASS[class].size as usize;
     if let Some(p) = refill(b, c, class) {
-        c.note_alloc(size);
+        c.note_alloc(class);
         return NonNull::new(core::ptr::with_exposed_provenance_mut::<u8>(p));
     }
     // No slab to be had: the block comes from the TLSF (under pressure, a
@@ -170,12 +186,14 @@ fn refill<B: Backend>(b: &B, c: &Cache, class: usize) -> Option<usize> {
     // which has no free words).
     let slab = unsafe { &*cur };
     if slab.seek() {
-        return slab.take().map(|t| t.0);
+        // SAFETY: `c`'s active slab is its own.
+        return unsafe { slab.take() };
     }
     drain_pending(b, c);
     // Draining never releases the active slab.
     if slab.seek() {
-        return slab.take().map(|t| t.0);
+        // SAFETY: as above.
+        return unsafe { slab.take() };
     }
     // SAFETY: the partial list is `c`'s own.
     let mut next = unsafe { c.partial[class].pop() };
@@ -196,7 +214,8 @@ fn refill<B: Backend>(b: &B, c: &Cache, class: usize) -> Option<usize> {
     s.set_place(place::ACTIVE);
     c.active[class].store(next, Relaxed);
     if s.seek() {
-        s.take().map(|t| t.0)
+        // SAFETY: `c` owns `s` now.
+        unsafe { s.take() }
     } else {
         None
     }
@@ -263,28 +282,34 @@ fn settle<B: Backend>(b: &B, c: &Cache, s: *mut Slab) {
 pub fn free_fast(shared: &Shared, c: &Cache, a: usize) -> bool {
     let mut s = c.recent.load(Relaxed);
     // SAFETY: `recent` is a live descriptor `c` owns, or NO_SLAB.
-    let mut off = a.wrapping_sub(unsafe { &*s }.base.load(Relaxed));
-    // SAFETY: as above.
-    if off >= unsafe { &*s }.limit.load(Relaxed) as usize {
-        let e = shared.map.get(a);
-        if e & TAG_MASK != TAG_SLAB {
-            return false;
+    let off = match unsafe { (*s).offset_of_mine(a) } {
+        Some(off) => off,
+        None => {
+            let e = shared.map.get(a);
+            if e & TAG_MASK != TAG_SLAB {
+                return false;
+            }
+            s = core::ptr::with_exposed_provenance_mut::<Slab>(e & !TAG_MASK);
+            // SAFETY: slab entries point at live slab descriptors.
+            if !ptr::eq(unsafe { &*s }.owner.load(Relaxed), c) {
+                return false;
+            }
+            // SAFETY: `c` owns the slab (checked just before).
+            let Some(off) = (unsafe { (*s).offset_of_mine(a) }) else {
+                return false;
+            };
+            c.recent.store(s, Relaxed);
+            off
         }
-        s = core::ptr::with_exposed_provenance_mut::<Slab>(e & !TAG_MASK);
-        // SAFETY: slab entries point at live slab descriptors.
-        let slab = unsafe { &*s };
-        off = a.wrapping_sub(slab.base.load(Relaxed));
-        if off >= slab.limit.load(Relaxed) as usize || !ptr::eq(slab.owner.load(Relaxed), c) {
-            return false;
-        }
-        c.recent.store(s, Relaxed);
-    }
+    };
     // SAFETY: `s` is a live descriptor `c` owns (checked, or `recent`).
     let slab = unsafe { &*s };
-    let Some((w, bit)) = slab.object(off) else {
+    // SAFETY: as above.
+    let Some(idx) = (unsafe { slab.object_of_mine(off) }) else {
         return false;
     };
-    if !slab.free_quiet(w, bit) {
+    // SAFETY: as above.
+    if !unsafe { slab.free_quiet(idx) } {
         return false;
     }
     c.note_free(slab.size.load(Relaxed) as usize);

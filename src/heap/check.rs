@@ -93,7 +93,7 @@ impl Heap {
         if base % PAGE != 0
             || count != c.count
             || s.size.load(Relaxed) != c.size
-            || s.limit.load(Relaxed) != c.count * c.size
+            || s.limit.load(Relaxed) != u64::from(c.count * c.size)
         {
             return 1;
         }
@@ -122,7 +122,7 @@ impl Heap {
             problems += usize::from((f | r) & !valid != 0) + usize::from(f & r != 0);
             free += f.count_ones();
         }
-        if settled && count - free != s.used.load(Relaxed) {
+        if settled && count - free != u32::from(s.used.load(Relaxed)) {
             problems += 1;
         }
         problems

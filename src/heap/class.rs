@@ -179,14 +179,14 @@ mod tests {
 
     /// What `Slab::object` relies on: for every offset a slab can have,
     /// one multiply gives the object index, and the low half of the product
-    /// is below 2^16 exactly when the offset starts an object.
+    /// is below `slab::EXACT` exactly when the offset starts an object.
     #[test]
     #[cfg_attr(miri, ignore = "two million multiplications")]
     fn reciprocal_division_is_exact_over_each_slab() {
         for c in &CLASS {
             for off in 0..1u64 << 16 {
                 let q = off * c.recip as u64;
-                let start = (q as u32) < 1 << 16;
+                let start = (q as u32) < crate::heap::slab::EXACT;
                 assert_eq!(start, off % c.size as u64 == 0, "size {} off {off}", c.size);
                 if start {
                     assert_eq!(q >> 32, off / c.size as u64, "size {} off {off}", c.size);

@@ -917,7 +917,11 @@ impl Heap {
         }
         // SAFETY: a live heap-owned slab with free objects.
         let slab = unsafe { &*s };
-        let (p, _) = if slab.seek() { slab.take() } else { None }?;
+        if !slab.seek() {
+            return None;
+        }
+        // SAFETY: the heap owns its own slabs (under its lock).
+        let p = unsafe { slab.take() }?;
         if !slab.has_free() {
             // SAFETY: `s` is on the partial list.
             unsafe { self.slabs.partial[class].remove(s) };
@@ -1008,13 +1012,13 @@ impl Heap {
 
     /// Sums the caches' use afresh (at slab events and statistics: O(caches)).
     fn sample_peak(&mut self) {
-        let caches: i64 = self.caches().map(|c| c.live_bytes.load(Relaxed)).sum();
+        let caches: i64 = self.caches().map(|c| c.live_bytes()).sum();
         self.caches_live = (caches + self.slabs.live_bytes).max(0) as usize;
         self.note_peak();
     }
 
     fn in_use_estimate(&self) -> usize {
-        let caches: i64 = self.caches().map(|c| c.live_bytes.load(Relaxed)).sum();
+        let caches: i64 = self.caches().map(|c| c.live_bytes()).sum();
         let slabs = (caches + self.slabs.live_bytes).max(0) as usize;
         self.tlsf.used_bytes + slabs
     }
@@ -1099,7 +1103,7 @@ impl Heap {
         self.sample_peak();
         let mut allocs = self.slabs.allocs;
         for c in self.caches() {
-            allocs += c.allocs.load(Relaxed);
+            allocs += c.allocations();
         }
         let (mut slab_free, mut slab_live_objs, mut slabs) = (0usize, 0usize, 0usize);
         let mut count_slab = |s: &Slab| {

@@ -47,20 +47,20 @@ pub struct Slab {
     pub free: [AtomicU64; WORDS],
     /// Address of object 0 (page-aligned).
     pub base: AtomicUsize,
-    /// `ceil(2^32 / size)`.
-    pub recip: AtomicU32,
     /// `count * size`: offsets at or past it are not objects.
-    pub limit: AtomicU32,
+    pub limit: AtomicU64,
+    /// `ceil(2^32 / size)`.
+    pub recip: AtomicU64,
     /// Object size.
     pub size: AtomicU32,
     /// Objects not in `free` (owner only): allocated, or freed remotely
     /// and not merged yet.
-    pub used: AtomicU32,
+    pub used: AtomicU16,
     /// Word the owner allocates from next (below `WORDS`).
-    pub cursor: AtomicU32,
+    pub cursor: AtomicU8,
     /// What a free must tell the owner ([`WATCH_EMPTY`], [`WATCH_FULL`]);
     /// 0 for the active slab, so its frees never leave the fast path.
-    pub watch: AtomicU32,
+    pub watch: AtomicU8,
 
     // -- line 1: the owner's bookkeeping (rarely touched).
     /// The owning cache; null: the heap (under its lock).
@@ -107,10 +107,16 @@ pub fn no_slab() -> *mut Slab {
     ptr::from_ref(&NO_SLAB).cast_mut()
 }
 
+/// The (word, bit) of object `idx` in the bitmaps.
+#[inline(always)]
+fn word_bit(idx: usize) -> (usize, u64) {
+    ((idx >> 6) & (WORDS - 1), 1u64 << (idx & 63))
+}
+
 /// `watch`: the owner wants to know when `used` reaches 0.
-pub(crate) const WATCH_EMPTY: u32 = 1;
+pub(crate) const WATCH_EMPTY: u8 = 1;
 /// `watch`: the owner wants to know of the first free (the slab was full).
-pub(crate) const WATCH_FULL: u32 = 2;
+pub(crate) const WATCH_FULL: u8 = 2;
 
 /// A fault found on a slab object.
 pub enum SlabFault {
@@ -120,17 +126,38 @@ pub enum SlabFault {
     DoubleFree,
 }
 
+/// The bound on `rest` in [`Slab::object`]. At an object's start `rest` is
+/// below 2^16; anywhere inside an object it is at least `recip`, above
+/// 2^18 for every class (both proven by `class::tests`). Any bound between
+/// works: this one is no power of two, so the compiler emits one compare
+/// rather than a shift and a test.
+pub(crate) const EXACT: u32 = (1 << 16) + 1;
+
+/// Reads a field of line 0 as the slab's owner: a plain load, which the
+/// compiler folds into the arithmetic that uses it (it folds no atomic
+/// load). Line 0 is written only by the owner, or by the heap under its
+/// lock before the slab was handed over, so the owner's plain read races
+/// with no write.
+///
+/// # Safety
+/// The caller owns the slab (or it is [`NO_SLAB`], never written).
+#[inline(always)]
+unsafe fn mine<T: Copy>(field: *mut T) -> T {
+    // SAFETY: per the contract no other thread writes the field now.
+    unsafe { *field }
+}
+
 impl Slab {
     const fn none() -> Slab {
         Slab {
             free: [const { AtomicU64::new(0) }; WORDS],
             base: AtomicUsize::new(0),
-            recip: AtomicU32::new(0),
-            limit: AtomicU32::new(0),
+            limit: AtomicU64::new(0),
+            recip: AtomicU64::new(0),
             size: AtomicU32::new(0),
-            used: AtomicU32::new(0),
-            cursor: AtomicU32::new(0),
-            watch: AtomicU32::new(0),
+            used: AtomicU16::new(0),
+            cursor: AtomicU8::new(0),
+            watch: AtomicU8::new(0),
             owner: AtomicPtr::new(ptr::null_mut()),
             class: AtomicU8::new(0),
             place: AtomicU8::new(place::ACTIVE),
@@ -167,12 +194,12 @@ impl Slab {
             s.write(Slab {
                 free: core::array::from_fn(|w| AtomicU64::new(full(w))),
                 base: AtomicUsize::new(base),
-                recip: AtomicU32::new(c.recip),
-                limit: AtomicU32::new(c.count * c.size),
+                limit: AtomicU64::new(u64::from(c.count * c.size)),
+                recip: AtomicU64::new(u64::from(c.recip)),
                 size: AtomicU32::new(c.size),
-                used: AtomicU32::new(0),
-                cursor: AtomicU32::new(0),
-                watch: AtomicU32::new(0),
+                used: AtomicU16::new(0),
+                cursor: AtomicU8::new(0),
+                watch: AtomicU8::new(0),
                 owner: AtomicPtr::new(ptr::null_mut()),
                 class: AtomicU8::new(class as u8),
                 place: AtomicU8::new(place::EMPTY),
@@ -211,43 +238,77 @@ impl Slab {
     #[inline(always)]
     pub fn locate(&self, a: usize) -> Result<(usize, u64), SlabFault> {
         let off = a.wrapping_sub(self.base.load(Relaxed));
-        if off >= self.limit.load(Relaxed) as usize {
+        if off as u64 >= self.limit.load(Relaxed) {
             return Err(SlabFault::Interior);
         }
-        self.object(off).ok_or(SlabFault::Interior)
+        Self::object(off, self.recip.load(Relaxed))
+            .map(word_bit)
+            .ok_or(SlabFault::Interior)
     }
 
-    /// The (word, bit) of the object at offset `off` (below `limit`), or
-    /// `None` when `off` is inside an object rather than at its start.
+    /// The offset of `a` in the slab if it is inside the slab's objects
+    /// (owner only).
+    ///
+    /// # Safety
+    /// The caller owns the slab.
+    #[inline(always)]
+    pub unsafe fn offset_of_mine(&self, a: usize) -> Option<usize> {
+        // SAFETY: the caller owns the slab.
+        let (base, limit) = unsafe { (mine(self.base.as_ptr()), mine(self.limit.as_ptr())) };
+        let off = a.wrapping_sub(base);
+        ((off as u64) < limit).then_some(off)
+    }
+
+    /// [`Slab::object`] with the reciprocal read as the owner.
+    ///
+    /// # Safety
+    /// The caller owns the slab.
+    #[inline(always)]
+    pub unsafe fn object_of_mine(&self, off: usize) -> Option<usize> {
+        // SAFETY: the caller owns the slab.
+        Self::object(off, unsafe { mine(self.recip.as_ptr()) })
+    }
+
+    /// The index of the object at offset `off` (below `limit`) in a slab
+    /// with reciprocal `recip`, or `None` when `off` is inside an object
+    /// rather than at its start.
     ///
     /// One multiply: with `recip = ceil(2^32 / size)`, `off * recip` is
     /// `idx * 2^32 + rest`, and `rest < 2^16` exactly when `off` is a whole
     /// number of objects (offsets below 2^16, sizes up to 16 KiB; proven
     /// for every class by `class::tests`).
     #[inline(always)]
-    pub fn object(&self, off: usize) -> Option<(usize, u64)> {
-        let q = off as u64 * u64::from(self.recip.load(Relaxed));
-        if q as u32 >= 1 << 16 {
+    fn object(off: usize, recip: u64) -> Option<usize> {
+        let q = off as u64 * recip;
+        if q as u32 >= EXACT {
             return None;
         }
-        let idx = (q >> 32) as usize;
-        Some(((idx >> 6) & (WORDS - 1), 1u64 << (idx & 63)))
+        Some((q >> 32) as usize)
     }
 
-    /// Takes a free object from the cursor word (owner only): its address
-    /// and size. `None` when that word is empty.
+    /// Takes a free object from the cursor word (owner only): its address.
+    /// `None` when that word is empty.
+    ///
+    /// # Safety
+    /// The caller owns the slab (or it is [`NO_SLAB`]).
     #[inline(always)]
-    pub fn take(&self) -> Option<(usize, usize)> {
-        let i = self.cursor.load(Relaxed) as usize & (WORDS - 1);
-        let w = self.free[i].load(Relaxed);
-        if w == 0 {
-            return None;
+    pub unsafe fn take(&self) -> Option<usize> {
+        // SAFETY: the caller owns the slab: line 0 is its to read.
+        unsafe {
+            let i = mine(self.cursor.as_ptr()) as usize;
+            debug_assert!(i < WORDS);
+            // `seek` only ever stores a word index.
+            let word = self.free.get_unchecked(i);
+            let w = mine(word.as_ptr());
+            if w == 0 {
+                return None;
+            }
+            word.store(w & (w - 1), Relaxed);
+            // (An atomic load and store: the compiler makes one `inc` of them.)
+            self.used.store(self.used.load(Relaxed) + 1, Relaxed);
+            let idx = i * 64 + w.trailing_zeros() as usize;
+            Some(mine(self.base.as_ptr()) + idx * mine(self.size.as_ptr()) as usize)
         }
-        self.free[i].store(w & (w - 1), Relaxed);
-        self.used.store(self.used.load(Relaxed) + 1, Relaxed);
-        let idx = i * 64 + w.trailing_zeros() as usize;
-        let size = self.size.load(Relaxed) as usize;
-        Some((self.base.load(Relaxed) + idx * size, size))
     }
 
     /// Moves the cursor to a word with a free object; false if none
@@ -255,7 +316,7 @@ impl Slab {
     pub fn seek(&self) -> bool {
         match (0..WORDS).find(|&w| self.free[w].load(Relaxed) != 0) {
             Some(w) => {
-                self.cursor.store(w as u32, Relaxed);
+                self.cursor.store(w as u8, Relaxed);
                 true
             }
             None => false,
@@ -280,18 +341,31 @@ impl Slab {
     /// [`Slab::free_local`] for the fast path: frees only when nothing is
     /// to report (no fault, nothing the owner watches for); `false`, with
     /// nothing changed, otherwise.
+    ///
+    /// # Safety
+    /// The caller owns the slab; `idx` is an object index from
+    /// [`Slab::object_of_mine`].
     #[inline(always)]
-    pub fn free_quiet(&self, w: usize, bit: u64) -> bool {
-        let f = self.free[w].load(Relaxed);
-        let used = self.used.load(Relaxed).wrapping_sub(1);
-        let watch = self.watch.load(Relaxed);
-        if (f | self.remote[w].load(Relaxed)) & bit != 0
-            || (watch != 0 && (used == 0 || watch & WATCH_FULL != 0))
-        {
-            return false;
+    pub unsafe fn free_quiet(&self, idx: usize) -> bool {
+        let (w, n) = (idx >> 6, idx & 63);
+        debug_assert!(w < WORDS);
+        // SAFETY: the caller owns the slab: line 0 is its to read (`remote`,
+        // which others write, is read atomically). `idx` came from
+        // `object_of_mine` on an offset below `limit`: below `count`, so
+        // its word is one of the `WORDS`.
+        unsafe {
+            let (free, remote) = (self.free.get_unchecked(w), self.remote.get_unchecked(w));
+            let f = mine(free.as_ptr());
+            if ((f | remote.load(Relaxed)) >> n) & 1 != 0 {
+                return false;
+            }
+            let watch = mine(self.watch.as_ptr());
+            if watch != 0 && (mine(self.used.as_ptr()) == 1 || watch & WATCH_FULL != 0) {
+                return false;
+            }
+            free.store(f | 1 << n, Relaxed);
+            self.used.store(self.used.load(Relaxed) - 1, Relaxed);
         }
-        self.free[w].store(f | bit, Relaxed);
-        self.used.store(used, Relaxed);
         true
     }
 
@@ -340,7 +414,8 @@ impl Slab {
             dups += dup.count_ones();
         }
         if merged > 0 {
-            self.used.store(self.used.load(Relaxed) - merged, Relaxed);
+            self.used
+                .store(self.used.load(Relaxed) - merged as u16, Relaxed);
         }
         (merged, dups)
     }
@@ -376,7 +451,7 @@ impl Slab {
 
     /// Whether some object is free (owner's view).
     pub fn has_free(&self) -> bool {
-        self.used.load(Relaxed) < u32::from(self.count.load(Relaxed))
+        self.used.load(Relaxed) < self.count.load(Relaxed)
     }
 
     /// Recounts `used` from the bitmap (the ground truth), for a slab whose
@@ -384,7 +459,7 @@ impl Slab {
     pub fn recount(&self) {
         let free = self.free_count();
         self.used
-            .store(u32::from(self.count.load(Relaxed)) - free, Relaxed);
+            .store(self.count.load(Relaxed) - free as u16, Relaxed);
     }
 }
 
