@@ -8,7 +8,7 @@
 //! hook after the lock is released; if the hook returns, the faulting call
 //! has done nothing.
 
-use crate::heap::cache::{self, Backend};
+use crate::heap::cache::{self, Backend, FastFree};
 use crate::heap::{Fault, MIN_ALIGN};
 use crate::local::{self, Local};
 use crate::state::Global;
@@ -21,9 +21,11 @@ use core::ptr::{self, NonNull};
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
     if align <= MIN_ALIGN && align.is_power_of_two() && size <= crate::heap::SMALL_MAX {
         if let Some(l) = Local::enter() {
-            if let Some(p) = cache::alloc_fast(l.cache(), crate::heap::class::of(size)) {
-                return p.as_ptr();
-            }
+            let class = crate::heap::class::of(size);
+            return match cache::alloc_fast(l.cache(), class) {
+                Some(p) => p.as_ptr(),
+                None => refill(l, class, false),
+            };
         }
     }
     alloc_slow(size, align)
@@ -34,12 +36,34 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
 pub fn malloc(size: usize) -> *mut u8 {
     if size <= crate::heap::SMALL_MAX {
         if let Some(l) = Local::enter() {
-            if let Some(p) = cache::alloc_fast(l.cache(), crate::heap::class::of(size)) {
-                return p.as_ptr();
-            }
+            let class = crate::heap::class::of(size);
+            return match cache::alloc_fast(l.cache(), class) {
+                Some(p) => p.as_ptr(),
+                None => refill(l, class, true),
+            };
         }
     }
     malloc_slow(size)
+}
+
+/// A small allocation the cache's fast path could not serve: its other
+/// slabs, hints and the heap, with the cache still entered (it is left
+/// here, so the fast path ends in a jump). `errno`: set ENOMEM on failure.
+#[cold]
+#[inline(never)]
+fn refill(l: Local, class: usize, errno: bool) -> *mut u8 {
+    let p = cache::alloc_slow(&Global, l.cache(), class).map_or(ptr::null_mut(), NonNull::as_ptr);
+    drop(l);
+    if p.is_null() && errno {
+        no_memory();
+    }
+    p
+}
+
+#[cold]
+#[inline(never)]
+fn no_memory() {
+    crate::platform::set_errno(crate::platform::ENOMEM);
 }
 
 #[cold]
@@ -47,7 +71,7 @@ pub fn malloc(size: usize) -> *mut u8 {
 fn malloc_slow(size: usize) -> *mut u8 {
     let p = alloc_slow(size, MIN_ALIGN);
     if p.is_null() {
-        crate::platform::set_errno(crate::platform::ENOMEM);
+        no_memory();
     }
     p
 }
@@ -93,13 +117,23 @@ pub unsafe fn free(p: *mut u8) {
     if p.is_null() {
         return;
     }
-    let done = match Local::enter() {
-        Some(l) => cache::free_fast(Global.shared(), l.cache(), p.addr()),
-        None => false,
-    };
-    if !done {
-        free_slow(p);
+    if let Some(l) = Local::enter() {
+        match cache::free_fast(Global.shared(), l.cache(), p.addr()) {
+            FastFree::Done => return,
+            FastFree::Watched(s, idx) => return watched(l, s, idx),
+            FastFree::Slow => {}
+        }
     }
+    free_slow(p);
+}
+
+/// A free into a slab the cache watches (see [`cache::watched`]), with the
+/// cache still entered (it is left here, so the fast path ends in a jump).
+#[cold]
+#[inline(never)]
+fn watched(l: Local, s: *mut crate::heap::slab::Slab, idx: usize) {
+    // SAFETY: just returned by `free_fast` for this cache, still entered.
+    unsafe { cache::watched(&Global, l.cache(), s, idx) };
 }
 
 /// [`free`] for everything the fast path does not take: other owners'

@@ -99,7 +99,7 @@ pub unsafe extern "C" fn memshim_get_stats(out: *mut memshim_stats) {
 }
 
 /// Gives back to the page sources what the heap keeps only for speed: the
-/// few wholly free slabs and the one wholly free span it keeps for reuse,
+/// few wholly free slabs and the wholly free spans it keeps for reuse,
 /// and the free slabs of threads that have ended; frees other threads made
 /// into the calling thread's slabs are merged first. Returns the number of
 /// bytes the heap's spans shrank by. A live thread's cache keeps its

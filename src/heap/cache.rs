@@ -16,11 +16,11 @@
 
 use super::class::{self, CLASS, CLASSES};
 use super::pagemap::{TAG_MASK, TAG_SLAB};
-use super::slab::{self, place, List, Owned, Slab, SlabFault};
+use super::slab::{self, place, Freed, List, Owned, Slab, SlabFault};
 use super::{Fault, Heap, Shared};
 use crate::source::Source;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
 /// A cache. Lives in a metadata page; never freed (a cache whose thread
 /// ended is *dormant* and is reused by the next thread).
@@ -44,6 +44,8 @@ pub struct Cache {
     allocs: [AtomicU64; CLASSES],
     /// Bytes freed through this cache.
     freed_bytes: AtomicU64,
+    /// Per class up to 1 KiB, free objects of full slabs (see [`Hints`]).
+    hints: [Hints; HINTED],
     /// Every slab the cache owns (changed under the heap lock only).
     pub owned: Owned,
     /// Whether a thread or CPU uses the cache (under the heap lock).
@@ -63,6 +65,7 @@ impl Cache {
             pending: AtomicPtr::new(ptr::null_mut()),
             allocs: [const { AtomicU64::new(0) }; CLASSES],
             freed_bytes: AtomicU64::new(0),
+            hints: [const { Hints::new() }; HINTED],
             owned: Owned::new(),
             attached: AtomicU32::new(0),
             next_cache: AtomicPtr::new(ptr::null_mut()),
@@ -103,19 +106,120 @@ impl Cache {
             self.active[c].store(slab::no_slab(), Relaxed);
             self.partial[c].head.store(ptr::null_mut(), Relaxed);
         }
+        for h in &self.hints {
+            h.len.store(0, Relaxed);
+        }
     }
 
-    /// Forgets `s` as the recent slab (it is leaving the cache).
+    /// Forgets `s` as the recent slab and drops its hints (it is leaving
+    /// the cache).
     pub(super) fn forget(&self, s: *mut Slab) {
         if self.recent.load(Relaxed) == s {
             self.recent.store(slab::no_slab(), Relaxed);
         }
+        // SAFETY: `s` is a live descriptor (leaving, not gone).
+        if let Some(h) = self.hints.get(unsafe { &*s }.class()) {
+            h.drop_slab(s);
+        }
+    }
+
+    /// Every slab a hint names (for `memshim_check`: each must be the
+    /// cache's own).
+    pub(super) fn hinted(&self) -> impl Iterator<Item = *mut Slab> + '_ {
+        self.hints.iter().flat_map(|h| {
+            let n = (h.len.load(Relaxed) as usize).min(HINTS);
+            h.hint[..n].iter().map(|v| Hints::unpack(v.load(Relaxed)).0)
+        })
     }
 }
 
 impl Default for Cache {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Hints a cache keeps per class.
+const HINTS: usize = 8;
+/// Classes with hints: up to 1 KiB, where a slab holds enough objects for
+/// a heap to hold many full slabs (and a cache record stays in one page).
+const HINTED: usize = 32;
+const _: () = assert!(CLASS[HINTED - 1].size == 1024);
+
+/// Objects freed into a cache's full slabs, newest last. A full slab is on
+/// no list, so without a hint its free object would wait for the slab to
+/// be filed again; with one, the next allocation of the class takes it
+/// back, and a workload that frees and allocates all over a large heap
+/// stays on the fast paths. Hints only: the slab's bitmap is the truth, so
+/// a hint whose object was since taken another way is skipped, and a
+/// double free is caught by the bitmap as ever. A slab's hints go when it
+/// leaves the cache. Written by the owner only.
+struct Hints {
+    len: AtomicU32,
+    /// The slab's address shifted left by 8, with the object's index below.
+    hint: [AtomicUsize; HINTS],
+}
+
+impl Hints {
+    const fn new() -> Self {
+        Self {
+            len: AtomicU32::new(0),
+            hint: [const { AtomicUsize::new(0) }; HINTS],
+        }
+    }
+
+    /// The slab and object index of a hint. (A canonical address's top
+    /// bits are copies of one bit: the arithmetic shift restores them.)
+    #[inline(always)]
+    fn unpack(v: usize) -> (*mut Slab, usize) {
+        let s = ((v as isize) >> 8) as usize;
+        (core::ptr::with_exposed_provenance_mut::<Slab>(s), v & 0xff)
+    }
+
+    /// Records object `idx` of slab `s`; false when full.
+    #[inline(always)]
+    fn push(&self, s: *mut Slab, idx: usize) -> bool {
+        let n = self.len.load(Relaxed) as usize;
+        if n >= HINTS {
+            return false;
+        }
+        debug_assert!(idx < 256);
+        self.hint[n].store(s.expose_provenance() << 8 | idx, Relaxed);
+        self.len.store(n as u32 + 1, Relaxed);
+        true
+    }
+
+    /// Takes the newest hinted object still free: its address and slab.
+    ///
+    /// # Safety
+    /// The caller owns the cache (its hints name its own slabs).
+    unsafe fn take(&self) -> Option<(usize, *mut Slab)> {
+        let mut n = self.len.load(Relaxed) as usize;
+        while n > 0 {
+            n -= 1;
+            let (s, idx) = Self::unpack(self.hint[n].load(Relaxed));
+            // SAFETY: hints name live slabs the cache owns.
+            if let Some(p) = unsafe { (*s).take_at(idx) } {
+                self.len.store(n as u32, Relaxed);
+                return Some((p, s));
+            }
+        }
+        self.len.store(0, Relaxed);
+        None
+    }
+
+    /// Drops every hint naming `s`.
+    fn drop_slab(&self, s: *mut Slab) {
+        let n = self.len.load(Relaxed) as usize;
+        let mut kept = 0;
+        for i in 0..n.min(HINTS) {
+            let v = self.hint[i].load(Relaxed);
+            if Self::unpack(v).0 != s {
+                self.hint[kept].store(v, Relaxed);
+                kept += 1;
+            }
+        }
+        self.len.store(kept as u32, Relaxed);
     }
 }
 
@@ -167,6 +271,12 @@ pub fn alloc<B: Backend>(b: &B, c: &Cache, class: usize) -> Option<NonNull<u8>> 
 #[cold]
 pub fn alloc_slow<B: Backend>(b: &B, c: &Cache, class: usize) -> Option<NonNull<u8>> {
     let size = CLASS[class].size as usize;
+    // SAFETY: the caller owns `c`.
+    if let Some((p, s)) = c.hints.get(class).and_then(|h| unsafe { h.take() }) {
+        c.recent.store(s, Relaxed);
+        c.note_alloc(class);
+        return NonNull::new(core::ptr::with_exposed_provenance_mut::<u8>(p));
+    }
     if let Some(p) = refill(b, c, class) {
         c.note_alloc(class);
         return NonNull::new(core::ptr::with_exposed_provenance_mut::<u8>(p));
@@ -195,29 +305,33 @@ fn refill<B: Backend>(b: &B, c: &Cache, class: usize) -> Option<usize> {
         // SAFETY: as above.
         return unsafe { slab.take() };
     }
-    // SAFETY: the partial list is `c`'s own.
-    let mut next = unsafe { c.partial[class].pop() };
-    if next.is_null() {
-        next = b
-            .locked(|h, src| h.give_slab(src, c, class))
-            .unwrap_or(ptr::null_mut());
-        if next.is_null() {
-            return None;
-        }
-    }
     if cur != slab::no_slab() {
         // Exhausted: it waits, full, for frees to make room.
         slab.set_place(place::FULL);
+        c.active[class].store(slab::no_slab(), Relaxed);
     }
-    // SAFETY: `next` is a live descriptor `c` now owns.
-    let s = unsafe { &*next };
-    s.set_place(place::ACTIVE);
-    c.active[class].store(next, Relaxed);
-    if s.seek() {
+    loop {
+        // SAFETY: the partial list is `c`'s own.
+        let mut next = unsafe { c.partial[class].pop() };
+        if next.is_null() {
+            next = b
+                .locked(|h, src| h.give_slab(src, c, class))
+                .unwrap_or(ptr::null_mut());
+            if next.is_null() {
+                return None;
+            }
+        }
+        // SAFETY: `next` is a live descriptor `c` now owns.
+        let s = unsafe { &*next };
+        if !s.seek() {
+            // A partial slab whose free objects hints took since: full now.
+            s.set_place(place::FULL);
+            continue;
+        }
+        s.set_place(place::ACTIVE);
+        c.active[class].store(next, Relaxed);
         // SAFETY: `c` owns `s` now.
-        unsafe { s.take() }
-    } else {
-        None
+        return unsafe { s.take() };
     }
 }
 
@@ -271,15 +385,24 @@ fn settle<B: Backend>(b: &B, c: &Cache, s: *mut Slab) {
     }
 }
 
-/// Frees `a` into a slab cache `c` owns, if it is a live object of one and
-/// nothing about it needs reporting: the whole fast path, no lock, no
-/// atomic, no call. `false`, with nothing changed: anything else (another
-/// owner's slab, a TLSF block, a slab the owner watches, a fault) — the
-/// caller takes [`free`].
+/// What [`free_fast`] did.
+pub enum FastFree {
+    /// Freed; nothing more to do.
+    Done,
+    /// Freed into slab `.0` (object `.1`), which its owner watches: the
+    /// caller finishes with [`watched`].
+    Watched(*mut Slab, usize),
+    /// Nothing done: the caller takes [`free`].
+    Slow,
+}
+
+/// Frees `a` into a slab cache `c` owns, if it is a live object of one:
+/// the whole fast path, no lock, no atomic, no call. `Slow`, with nothing
+/// changed: anything else (another owner's slab, a TLSF block, a fault).
 ///
 /// The caller owns `c` for the duration (and has set its `busy` flag).
 #[inline(always)]
-pub fn free_fast(shared: &Shared, c: &Cache, a: usize) -> bool {
+pub fn free_fast(shared: &Shared, c: &Cache, a: usize) -> FastFree {
     let mut s = c.recent.load(Relaxed);
     // SAFETY: `recent` is a live descriptor `c` owns, or NO_SLAB.
     let off = match unsafe { (*s).offset_of_mine(a) } {
@@ -287,16 +410,16 @@ pub fn free_fast(shared: &Shared, c: &Cache, a: usize) -> bool {
         None => {
             let e = shared.map.get(a);
             if e & TAG_MASK != TAG_SLAB {
-                return false;
+                return FastFree::Slow;
             }
             s = core::ptr::with_exposed_provenance_mut::<Slab>(e & !TAG_MASK);
             // SAFETY: slab entries point at live slab descriptors.
             if !ptr::eq(unsafe { &*s }.owner.load(Relaxed), c) {
-                return false;
+                return FastFree::Slow;
             }
             // SAFETY: `c` owns the slab (checked just before).
             let Some(off) = (unsafe { (*s).offset_of_mine(a) }) else {
-                return false;
+                return FastFree::Slow;
             };
             c.recent.store(s, Relaxed);
             off
@@ -306,14 +429,36 @@ pub fn free_fast(shared: &Shared, c: &Cache, a: usize) -> bool {
     let slab = unsafe { &*s };
     // SAFETY: as above.
     let Some(idx) = (unsafe { slab.object_of_mine(off) }) else {
-        return false;
+        return FastFree::Slow;
     };
-    // SAFETY: as above.
-    if !unsafe { slab.free_quiet(idx) } {
-        return false;
-    }
+    // SAFETY: as above; `idx` from `object_of_mine`.
+    let r = match unsafe { slab.free_mine(idx) } {
+        Freed::Quiet => FastFree::Done,
+        Freed::Watched => FastFree::Watched(s, idx),
+        Freed::Refused => return FastFree::Slow,
+    };
     c.note_free(slab.size.load(Relaxed) as usize);
-    true
+    r
+}
+
+/// After [`free_fast`] freed object `idx` into slab `s`, which `c`'s owner
+/// watches: a full slab's object becomes a hint (or, hints full, the slab
+/// is filed again); an empty slab goes back to the heap.
+///
+/// # Safety
+/// `s` and `idx` are what [`free_fast`] returned for `c`, just before; the
+/// caller still owns `c`.
+#[cold]
+#[inline(never)]
+pub unsafe fn watched<B: Backend>(b: &B, c: &Cache, s: *mut Slab, idx: usize) {
+    // SAFETY: per the contract `s` is a live descriptor `c` owns.
+    let slab = unsafe { &*s };
+    let hinted = !slab.is_empty()
+        && slab.place.load(Relaxed) == place::FULL
+        && c.hints.get(slab.class()).is_some_and(|h| h.push(s, idx));
+    if !hinted {
+        settle(b, c, s);
+    }
 }
 
 /// Frees `p` through cache `c` when [`free_fast`] did not: a slab object
@@ -420,8 +565,15 @@ pub fn alloc_any<B: Backend>(
 /// Frees `p`: through cache `c` if given, else under the lock.
 pub fn free_any<B: Backend>(b: &B, c: Option<&Cache>, p: NonNull<u8>) -> Result<(), Fault> {
     match c {
-        Some(c) if free_fast(b.shared(), c, p.as_ptr().addr()) => Ok(()),
-        Some(c) => free(b, c, p),
+        Some(c) => match free_fast(b.shared(), c, p.as_ptr().addr()) {
+            FastFree::Done => Ok(()),
+            FastFree::Watched(s, idx) => {
+                // SAFETY: just returned by `free_fast` for `c`.
+                unsafe { watched(b, c, s, idx) };
+                Ok(())
+            }
+            FastFree::Slow => free(b, c, p),
+        },
         None => b
             .locked(|h, src| h.free_block(p.as_ptr().addr(), src))
             .unwrap_or(Ok(())),

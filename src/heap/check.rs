@@ -48,6 +48,12 @@ impl Heap {
                 for s in c.owned.iter() {
                     w.problems += self.check_slab(&*s, c, settled);
                 }
+                // Hints name the cache's own slabs only. (Read while the
+                // owner may change them: a hint is one word, read whole, and
+                // a slab leaves the cache only under the lock held here.)
+                for h in c.hinted() {
+                    w.problems += usize::from(!c.owned.iter().any(|s| s == h));
+                }
             }
         }
         w.problems + self.check_heap_lists()
@@ -101,7 +107,8 @@ impl Heap {
         let span = unsafe { s.span().as_ref() };
         let in_list = span.is_some_and(|sp| self.spans.iter().any(|x| core::ptr::eq(x, sp)));
         match span {
-            Some(sp) if in_list && base - HDR >= sp.base && base + bytes <= sp.sentinel() => {}
+            Some(sp) if in_list && base - HDR >= sp.base && base + bytes - HDR <= sp.sentinel() => {
+            }
             _ => return 1,
         }
         let me = core::ptr::from_ref(s).addr() | TAG_SLAB;
@@ -186,11 +193,7 @@ impl Heap {
                 SpanKind::Mmap => "mmap",
                 SpanKind::Frames => "frames",
             };
-            let kept = if core::ptr::eq(span, self.spans.kept) {
-                ", kept empty"
-            } else {
-                ""
-            };
+            let kept = if span.kept { ", kept empty" } else { "" };
             writeln!(
                 out,
                 "  span {:#x}..{:#x} ({} bytes, {kind}{kept})",

@@ -6,7 +6,12 @@
 //! has a slab size: the fewest whole pages holding at least
 //! [`MIN_OBJECTS`] objects (at most [`MAX_OBJECTS`]) with no more than
 //! about 3 % of the slab left over, or as many as 64 KiB holds for the
-//! largest classes (16 of 4 KiB, 8 of 8 KiB).
+//! largest classes (15 of 4 KiB, 7 of 8 KiB).
+//!
+//! A slab's last [`SLAB_TAIL`] bytes hold no object: the TLSF header of the
+//! block after it goes there, so slabs carved one after another tile their
+//! span with no page lost between them (each slab's own header sits in the
+//! tail of the one before).
 
 use super::pagemap::PAGE;
 
@@ -18,6 +23,9 @@ pub(crate) const MAX_OBJECTS: usize = 256;
 pub(crate) const MIN_OBJECTS: usize = 32;
 /// Largest slab, in pages.
 pub(crate) const MAX_SLAB_PAGES: usize = 16;
+/// Bytes at the end of a slab's pages that hold no object (the next
+/// block's TLSF header).
+pub(crate) const SLAB_TAIL: usize = super::tlsf::HDR;
 
 /// One class.
 #[derive(Clone, Copy, Debug)]
@@ -68,7 +76,7 @@ const fn build() -> [Class; CLASSES] {
         let mut best = 0;
         while pages <= MAX_SLAB_PAGES {
             let bytes = pages * PAGE;
-            let mut count = bytes / size;
+            let mut count = (bytes - SLAB_TAIL) / size;
             if count > MAX_OBJECTS {
                 count = MAX_OBJECTS;
             }
@@ -87,11 +95,11 @@ const fn build() -> [Class; CLASSES] {
         if best == 0 {
             best = MAX_SLAB_PAGES;
         }
-        let bytes = best * PAGE;
-        let count = if bytes / size > MAX_OBJECTS {
+        let room = best * PAGE - SLAB_TAIL;
+        let count = if room / size > MAX_OBJECTS {
             MAX_OBJECTS
         } else {
-            bytes / size
+            room / size
         };
         let recip = (1u64 << 32).div_ceil(size as u64);
         out[i] = Class {
@@ -159,8 +167,8 @@ mod tests {
                 assert!((c.size - CLASS[i - 1].size) * 8 <= CLASS[i - 1].size.max(128));
             }
             let bytes = c.pages as usize * PAGE;
-            assert!(c.count as usize <= MAX_OBJECTS && c.count >= 8, "{c:?}");
-            assert!((c.count * c.size) as usize <= bytes);
+            assert!(c.count as usize <= MAX_OBJECTS && c.count >= 7, "{c:?}");
+            assert!((c.count * c.size) as usize <= bytes - SLAB_TAIL);
             // What `Slab::object`'s one multiply is proven for (below).
             assert!(bytes <= 1 << 16 && c.size <= 1 << 14);
         }

@@ -56,7 +56,7 @@ const HUGE_START: usize = 1 << 20;
 /// The dedicated-span threshold rises to the largest such block freed, up
 /// to this (as glibc's mmap threshold does).
 const HUGE_MAX: usize = 32 << 20;
-/// A wholly free shared span up to this size is kept for reuse.
+/// Wholly free shared spans are kept for reuse up to this many bytes in all.
 const KEEP_MAX: usize = 64 << 20;
 /// Wholly free slabs the heap keeps per class.
 const KEEP_EMPTY: usize = 2;
@@ -174,7 +174,7 @@ pub struct Heap {
     /// Whether `huge` follows the largest dedicated block freed (until a
     /// program sets it, as glibc's mmap threshold does).
     huge_dynamic: bool,
-    /// A wholly free shared span up to this size is kept for reuse.
+    /// Bytes of wholly free shared spans kept for reuse, at most.
     keep_max: usize,
     peak: usize,
     /// Bytes in use through caches, as of the last slab event (caches
@@ -261,6 +261,7 @@ impl Heap {
             let b = self
                 .tlsf
                 .alloc(map, block_size_for(meta::CARVED_CHUNK)?, PAGE, true)?;
+            self.taken_from(b.addr());
             let kind = spans::span_of(map, b.addr()).map_or(SpanKind::Region, |s| s.kind);
             // SAFETY: an internal block of at least CARVED_CHUNK payload
             // bytes, the heap's own for good.
@@ -437,7 +438,7 @@ impl Heap {
         let preferred = if dedicated {
             need
         } else {
-            need.max(GROW_MIN).max((self.spans.grown / 4) & !(PAGE - 1))
+            need.max(GROW_MIN).max((self.spans.grown / 2) & !(PAGE - 1))
         };
         let got = src
             .grow(preferred)
@@ -490,8 +491,16 @@ impl Heap {
             self.release_span(s, src);
             return;
         }
-        let old = core::mem::replace(&mut self.spans.kept, s);
-        if !old.is_null() && old != s {
+        // SAFETY: `s` is linked.
+        unsafe { self.spans.keep(s) };
+        // Over the budget, the spans kept longest go first.
+        while self.spans.kept_bytes > self.keep_max {
+            let Some(old) = self.spans.oldest_kept(s) else {
+                break;
+            };
+            // SAFETY: `old` is linked; if its source refuses it, it stays,
+            // in use for good.
+            unsafe { self.spans.unkeep(old) };
             self.release_span(old, src);
         }
     }
@@ -539,8 +548,9 @@ impl Heap {
                 any = true;
             }
         }
-        let kept = core::mem::replace(&mut self.spans.kept, ptr::null_mut());
-        if !kept.is_null() {
+        while let Some(kept) = self.spans.oldest_kept(ptr::null_mut()) {
+            // SAFETY: `kept` is linked; if its source refuses it, it stays.
+            unsafe { self.spans.unkeep(kept) };
             self.release_span(kept, src);
             any = true;
         }
@@ -574,7 +584,18 @@ impl Heap {
         self.huge_dynamic = false;
     }
 
-    /// `mallopt(M_TRIM_THRESHOLD)`: the largest wholly free shared span
+    /// A block at `a` was just carved: its span, if kept, is in use again.
+    #[inline]
+    fn taken_from(&mut self, a: usize) {
+        if self.spans.kept_bytes != 0 {
+            if let Some(s) = spans::span_ptr(self.map(), a) {
+                // SAFETY: a live, linked record.
+                unsafe { self.spans.unkeep(s) };
+            }
+        }
+    }
+
+    /// `mallopt(M_TRIM_THRESHOLD)`: the bytes of wholly free shared spans
     /// kept for reuse (0: none).
     pub fn set_keep_max(&mut self, bytes: usize) {
         self.keep_max = bytes;
@@ -585,9 +606,12 @@ impl Heap {
     /// Carves a slab of `class` (heap-owned, wholly free, on no list).
     fn new_slab(&mut self, class: usize, src: &mut dyn Source) -> *mut Slab {
         let bytes = CLASS[class].pages as usize * PAGE;
-        let Some(bsize) = block_size_for(bytes) else {
+        // The block ends `SLAB_TAIL` bytes short of the slab's last page,
+        // where the next block's header goes (see `class`).
+        let Some(bsize) = block_size_for(bytes - class::SLAB_TAIL) else {
             return ptr::null_mut();
         };
+        debug_assert_eq!(bsize, bytes);
         let map = self.map();
         let b = match self.tlsf.alloc(map, bsize, PAGE, true) {
             Some(b) => b,
@@ -602,6 +626,7 @@ impl Heap {
                 }
             }
         };
+        self.taken_from(b.addr());
         // SAFETY: `b` is an internal block; its payload follows the header.
         let base = unsafe { b.byte_add(HDR) }.addr();
         let Some(rec) = Self::take_record(PoolKind::Slab, self, src) else {
@@ -957,13 +982,7 @@ impl Heap {
             }
         };
         self.slabs.allocs += 1;
-        if !self.spans.kept.is_null() {
-            // SAFETY: the kept record is live.
-            let k = unsafe { &*self.spans.kept };
-            if k.holds(b.addr()) {
-                self.spans.kept = ptr::null_mut();
-            }
-        }
+        self.taken_from(b.addr());
         self.note_peak();
         // SAFETY: `b` is a used block header; its payload is non-null.
         Some(unsafe { NonNull::new_unchecked(b.byte_add(HDR).cast()) })

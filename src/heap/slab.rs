@@ -118,6 +118,17 @@ pub(crate) const WATCH_EMPTY: u8 = 1;
 /// `watch`: the owner wants to know of the first free (the slab was full).
 pub(crate) const WATCH_FULL: u8 = 2;
 
+/// What [`Slab::free_mine`] did.
+pub enum Freed {
+    /// Freed; nothing for the owner to do.
+    Quiet,
+    /// Freed into a slab its owner watches, which is full or empty now:
+    /// the owner must hint the object or re-file the slab.
+    Watched,
+    /// Nothing done: the object is free already (the caller reports it).
+    Refused,
+}
+
 /// A fault found on a slab object.
 pub enum SlabFault {
     /// Not the start of an object of this slab.
@@ -338,15 +349,13 @@ impl Slab {
         Ok(watch != 0 && (used == 0 || watch & WATCH_FULL != 0))
     }
 
-    /// [`Slab::free_local`] for the fast path: frees only when nothing is
-    /// to report (no fault, nothing the owner watches for); `false`, with
-    /// nothing changed, otherwise.
+    /// [`Slab::free_local`] for the fast path, by object index.
     ///
     /// # Safety
     /// The caller owns the slab; `idx` is an object index from
     /// [`Slab::object_of_mine`].
     #[inline(always)]
-    pub unsafe fn free_quiet(&self, idx: usize) -> bool {
+    pub unsafe fn free_mine(&self, idx: usize) -> Freed {
         let (w, n) = (idx >> 6, idx & 63);
         debug_assert!(w < WORDS);
         // SAFETY: the caller owns the slab: line 0 is its to read (`remote`,
@@ -357,16 +366,37 @@ impl Slab {
             let (free, remote) = (self.free.get_unchecked(w), self.remote.get_unchecked(w));
             let f = mine(free.as_ptr());
             if ((f | remote.load(Relaxed)) >> n) & 1 != 0 {
-                return false;
-            }
-            let watch = mine(self.watch.as_ptr());
-            if watch != 0 && (mine(self.used.as_ptr()) == 1 || watch & WATCH_FULL != 0) {
-                return false;
+                return Freed::Refused;
             }
             free.store(f | 1 << n, Relaxed);
+            let watch = mine(self.watch.as_ptr());
+            let watched = watch != 0 && (watch & WATCH_FULL != 0 || mine(self.used.as_ptr()) == 1);
+            // (An atomic load and store: the compiler makes one `dec` of them.)
             self.used.store(self.used.load(Relaxed) - 1, Relaxed);
+            if watched {
+                return Freed::Watched;
+            }
         }
-        true
+        Freed::Quiet
+    }
+
+    /// Takes object `idx` if it is free (owner only): its address.
+    ///
+    /// # Safety
+    /// The caller owns the slab; `idx` is below its `count`.
+    #[inline]
+    pub unsafe fn take_at(&self, idx: usize) -> Option<usize> {
+        let (w, n) = ((idx >> 6) & (WORDS - 1), idx & 63);
+        // SAFETY: the caller owns the slab: line 0 is its to read.
+        unsafe {
+            let f = mine(self.free[w].as_ptr());
+            if (f >> n) & 1 == 0 {
+                return None;
+            }
+            self.free[w].store(f & !(1 << n), Relaxed);
+            self.used.store(self.used.load(Relaxed) + 1, Relaxed);
+            Some(mine(self.base.as_ptr()) + idx * mine(self.size.as_ptr()) as usize)
+        }
     }
 
     /// Frees the object at (word, bit) by someone other than its owner.

@@ -27,6 +27,8 @@ pub struct Span {
     pub kind: SpanKind,
     /// Made for one large block (its size steers the dedicated-span threshold).
     pub dedicated: bool,
+    /// Wholly free and kept for reuse (counted in `Spans::kept_bytes`).
+    pub kept: bool,
     /// Pages `map_lo..map_hi` map to this record.
     pub map_lo: usize,
     /// See `map_lo`.
@@ -66,8 +68,8 @@ pub struct Spans {
     pub mapped: usize,
     /// Bytes held from returnable sources (drives geometric growth).
     pub grown: usize,
-    /// A wholly free returnable span kept for reuse (hysteresis), or null.
-    pub kept: *mut Span,
+    /// Bytes of wholly free returnable spans kept for reuse (hysteresis).
+    pub kept_bytes: usize,
 }
 
 // SAFETY: the records are owned by the heap and used under its lock.
@@ -87,7 +89,7 @@ impl Spans {
             count: 0,
             mapped: 0,
             grown: 0,
-            kept: ptr::null_mut(),
+            kept_bytes: 0,
         }
     }
 
@@ -133,10 +135,51 @@ impl Spans {
             if (*s).kind.returnable() {
                 self.grown -= (*s).len;
             }
-            if self.kept == s {
-                self.kept = ptr::null_mut();
+            self.unkeep(s);
+        }
+    }
+
+    /// Marks `s` kept for reuse.
+    ///
+    /// # Safety
+    /// `s` is linked in this list.
+    pub unsafe fn keep(&mut self, s: *mut Span) {
+        // SAFETY: per the contract `s` is a live record.
+        unsafe {
+            if !(*s).kept {
+                (*s).kept = true;
+                self.kept_bytes += (*s).len;
             }
         }
+    }
+
+    /// `s` is in use again (or leaving): no longer kept.
+    ///
+    /// # Safety
+    /// `s` is linked in this list.
+    pub unsafe fn unkeep(&mut self, s: *mut Span) {
+        // SAFETY: per the contract `s` is a live record.
+        unsafe {
+            if (*s).kept {
+                (*s).kept = false;
+                self.kept_bytes -= (*s).len;
+            }
+        }
+    }
+
+    /// The kept span added longest ago, other than `not`.
+    pub fn oldest_kept(&self, not: *mut Span) -> Option<*mut Span> {
+        let mut found = None;
+        let mut cur = self.head;
+        while !cur.is_null() {
+            // SAFETY: linked records are live.
+            let s = unsafe { &*cur };
+            if s.kept && cur != not {
+                found = Some(cur);
+            }
+            cur = s.next;
+        }
+        found
     }
 
     /// Every span, most recently added first.
@@ -215,6 +258,7 @@ pub unsafe fn init(
             len,
             kind,
             dedicated: false,
+            kept: false,
             map_lo: map.0,
             map_hi: map.1,
             prev: ptr::null_mut(),

@@ -568,6 +568,55 @@ fn an_emptied_span_is_kept_not_thrashed() {
 }
 
 #[test]
+fn several_emptied_spans_are_kept_within_the_budget() {
+    let h = TestHeap::new(TestSource::default());
+    let n = 600 << 10;
+    let blocks = |h: &TestHeap| {
+        [
+            h.alloc(None, n, 16),
+            h.alloc(None, n, 16),
+            h.alloc(None, n, 16),
+        ]
+    };
+    let first = blocks(&h);
+    let grows = h.inner.lock().unwrap().1.grows;
+    let mut spans: Vec<_> = first
+        .iter()
+        .map(|p| h.with(|heap, _| spans::span_ptr(heap.map(), p.addr()).unwrap()))
+        .collect();
+    spans.dedup();
+    assert!(
+        spans.len() >= 2,
+        "the blocks share one span: the test needs several"
+    );
+    for p in first {
+        h.free(None, p).unwrap();
+    }
+    // Every span emptied is kept (well within the budget), so the same
+    // blocks again, many times over, take no memory from the source and
+    // give none back.
+    for _ in 0..if cfg!(miri) { 5 } else { 100 } {
+        let again = blocks(&h);
+        assert!(again.iter().all(|p| !p.is_null()));
+        for p in again {
+            h.free(None, p).unwrap();
+        }
+    }
+    let g = h.inner.lock().unwrap();
+    assert_eq!((g.1.grows, g.1.shrinks), (grows, 0));
+    drop(g);
+    // A budget of one span's worth keeps one.
+    h.with(|heap, _| heap.set_keep_max(2 * n));
+    let again = blocks(&h);
+    for p in again {
+        h.free(None, p).unwrap();
+    }
+    assert!(h.inner.lock().unwrap().1.shrinks >= 1);
+    assert!(h.with(|heap, _| heap.spans.kept_bytes) <= 2 * n);
+    assert_eq!(h.check(), 0);
+}
+
+#[test]
 fn huge_blocks_get_spans_of_their_own_and_give_them_back() {
     let h = TestHeap::new(TestSource::default());
     let c = h.cache();
@@ -687,6 +736,69 @@ fn caches_give_slabs_back_when_detached_and_are_reused() {
     assert_eq!(h.stats().live, 0);
     // A dormant cache is what the next thread gets.
     assert!(ptr::eq(h.cache(), c));
+}
+
+#[test]
+fn slabs_tile_their_span_with_no_page_between() {
+    let (h, _m) = TestHeap::with_region(1 << 20);
+    let c = h.cache();
+    let class = class::of(48);
+    let (count, pages) = (CLASS[class].count as usize, CLASS[class].pages as usize);
+    let free_before = h.with(|heap, _| heap.tlsf.free_bytes);
+    let slabs = 40;
+    let ptrs: Vec<_> = (0..count * slabs)
+        .map(|_| h.alloc(Some(c), 48, 16))
+        .collect();
+    assert!(ptrs.iter().all(|p| !p.is_null()));
+    // Each slab takes its own pages and nothing more (one page may go to
+    // align the first one, and one metadata chunk to the descriptors).
+    let taken = free_before - h.with(|heap, _| heap.tlsf.free_bytes);
+    let metadata = h.stats().metadata;
+    assert!(
+        taken <= (slabs * pages + 1) * PAGE + metadata,
+        "{slabs} slabs of {pages} page(s) took {taken} bytes ({metadata} of metadata)"
+    );
+    for p in ptrs {
+        h.free(Some(c), p).unwrap();
+    }
+    assert_eq!(h.check(), 0);
+}
+
+#[test]
+fn a_free_into_a_full_slab_is_taken_back_first_and_still_checked() {
+    let (h, _m) = TestHeap::with_region(1 << 20);
+    let c = h.cache();
+    let count = CLASS[class::of(64)].count as usize;
+    // Four full slabs (the last one still the active one).
+    let ptrs: Vec<_> = (0..count * 4).map(|_| h.alloc(Some(c), 64, 16)).collect();
+    // Objects freed into full slabs come back newest first, without a
+    // slab switch.
+    h.free(Some(c), ptrs[3]).unwrap();
+    h.free(Some(c), ptrs[count + 7]).unwrap();
+    assert_eq!(h.alloc(Some(c), 64, 16), ptrs[count + 7]);
+    assert_eq!(h.alloc(Some(c), 64, 16), ptrs[3]);
+    // A hinted object is free in its slab: a second free is caught.
+    h.free(Some(c), ptrs[5]).unwrap();
+    assert_eq!(
+        h.free(Some(c), ptrs[5]),
+        Err(Fault::DoubleFree(ptrs[5].addr()))
+    );
+    // A hint whose object was taken another way is skipped: the slab of
+    // ptrs[5] is filed as partial once more frees than hints arrive, and
+    // its objects are allocated from there.
+    for p in &ptrs[6..count] {
+        h.free(Some(c), *p).unwrap();
+    }
+    // Emptying a slab with hints gives it back with them gone.
+    for p in &ptrs[..5] {
+        h.free(Some(c), *p).unwrap();
+    }
+    assert_eq!(h.check(), 0);
+    let mut again: Vec<_> = (0..count * 2).map(|_| h.alloc(Some(c), 64, 16)).collect();
+    again.sort();
+    again.dedup();
+    assert_eq!(again.len(), count * 2, "an object handed out twice");
+    assert_eq!(h.check(), 0);
 }
 
 /// xorshift64*: deterministic, dependency-free randomness.
