@@ -339,7 +339,12 @@ void memshim_set_lock_hooks(void (*lock)(void *ctx), void (*unlock)(void *ctx), 
 void memshim_set_panic_handler(void (*handler)(const char *msg, size_t len, void *ctx), void *ctx);
 
 /**
- * Fills `*out` with the current counters (NULL is ignored).
+ * Fills `*out` with the current counters (NULL is ignored). The caches
+ * are included: their counters are read without stopping their threads,
+ * so a snapshot taken while other threads allocate is approximate, and
+ * exact once they are quiet. `heap_peak_bytes_in_use` follows the caches
+ * at their slab changes (when one takes or returns a slab), not at every
+ * block.
  *
  * # Safety
  * `out` must be NULL or valid for writing one `struct memshim_stats`.
@@ -360,6 +365,15 @@ size_t memshim_trim(void);
  * Walks every heap block and the frame bitmap, verifying headers, links,
  * free lists and counters. Returns the number of problems found (0 =
  * healthy); does not call the panic handler.
+ *
+ * The caches are checked where they stand, not drained: every slab
+ * descriptor against its class, span and page-map entries, its bitmaps
+ * (no object both free and freed remotely, no bit past the last object),
+ * each cache's hints (they must name its own slabs), and, for caches no
+ * thread uses, the use count against the bitmap. A block a cache holds
+ * free counts as free; frees another thread made and the owner has not
+ * merged yet count as free too. Other threads may keep allocating while
+ * it runs (it takes the global lock, not theirs).
  */
 size_t memshim_check(void);
 

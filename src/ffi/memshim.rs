@@ -84,7 +84,12 @@ pub extern "C" fn memshim_set_panic_handler(
     crate::panic::set_handler(handler, ctx);
 }
 
-/// Fills `*out` with the current counters (NULL is ignored).
+/// Fills `*out` with the current counters (NULL is ignored). The caches
+/// are included: their counters are read without stopping their threads,
+/// so a snapshot taken while other threads allocate is approximate, and
+/// exact once they are quiet. `heap_peak_bytes_in_use` follows the caches
+/// at their slab changes (when one takes or returns a slab), not at every
+/// block.
 ///
 /// # Safety
 /// `out` must be NULL or valid for writing one `struct memshim_stats`.
@@ -114,6 +119,15 @@ pub extern "C" fn memshim_trim() -> usize {
 /// Walks every heap block and the frame bitmap, verifying headers, links,
 /// free lists and counters. Returns the number of problems found (0 =
 /// healthy); does not call the panic handler.
+///
+/// The caches are checked where they stand, not drained: every slab
+/// descriptor against its class, span and page-map entries, its bitmaps
+/// (no object both free and freed remotely, no bit past the last object),
+/// each cache's hints (they must name its own slabs), and, for caches no
+/// thread uses, the use count against the bitmap. A block a cache holds
+/// free counts as free; frees another thread made and the owner has not
+/// merged yet count as free too. Other threads may keep allocating while
+/// it runs (it takes the global lock, not theirs).
 #[no_mangle]
 pub extern "C" fn memshim_check() -> usize {
     crate::check()
