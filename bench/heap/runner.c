@@ -9,7 +9,8 @@
  *            and posix_memalign. It is loaded RTLD_LOCAL, so it replaces
  *            nothing: only this program's workloads call it. "null" (for
  *            the pairs workloads) calls no allocator: what the harness costs.
- * MODE       time  ns per operation, then peak RSS (VmHWM)
+ * MODE       time  ns per operation (CPU time single-threaded, wall time
+ *                  with threads), then peak RSS (VmHWM)
  *            lat   every malloc/free timed alone: p99, p99.99, max
  *            eff   the random mix under an address-space limit until the
  *                  first refusal: live bytes and the space the limit allowed
@@ -297,17 +298,28 @@ static inline size_t mix_size(uint64_t *s)
  * what is live at the end is left to the process's exit (freeing it would
  * only add noise to the instruction counts). */
 
+/* Single-threaded workloads are timed in CPU time (user + system) of the
+ * process: on a shared machine, time spent waiting for a CPU is not the
+ * allocator's. Threaded ones in wall time, their throughput. */
+static clockid_t timed_clock = CLOCK_MONOTONIC;
+static double clock_ns(void)
+{
+    struct timespec t;
+    clock_gettime(timed_clock, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
 static double timed_start, timed_ns;
 static uint64_t timed_ops;
 static void clock_on(void)
 {
     timed_ops = ops;
-    timed_start = now_ns();
+    timed_start = clock_ns();
     clock_running = 1;
 }
 static void clock_off(void)
 {
-    timed_ns = now_ns() - timed_start;
+    timed_ns = clock_ns() - timed_start;
     timed_ops = ops - timed_ops;
     clock_running = 0;
 }
@@ -730,6 +742,8 @@ int main(int argc, char **argv)
     if (n < 1000)
         n = 1000;
     size_t budget = (size_t)(scale * (double)(256u << 20));
+    if (!w->threads)
+        timed_clock = CLOCK_PROCESS_CPUTIME_ID;
     int partial = 0;
     if (argc == 6 && !w->threads)
         deadline = now_ns() + strtod(argv[5], NULL) * 1e9;

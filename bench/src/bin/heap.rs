@@ -678,7 +678,13 @@ fn report(r: &Results, cfg: &Config, machine: &str) -> String {
     s += "\n";
     let (all, one): (Rows, Rows) = (&|_| true, &|w| w.threads == 0);
     let sections: Vec<String> = vec![
-        table(r, all, "ns per operation (malloc, free, realloc: one each; wall time over all threads' operations)", &ns),
+        table(
+            r,
+            all,
+            "ns per operation (each malloc, free or realloc is one; single-threaded: the process's CPU time; \
+             threads: wall time over all threads' operations)",
+            &ns,
+        ),
         ratios(r, all, "Time ratios, memshim / other (below 1: memshim faster)", &ns),
         pairs_table(r),
         table(r, one, "Instructions per operation, harness included (cachegrind)", &|c| c.instr),
@@ -850,7 +856,7 @@ fn main() {
         runner: "target/bench-heap/heap-runner".into(),
         lib_dir: "target/release".into(),
         out: "bench/results".into(),
-        reps: 3,
+        reps: 5,
         lat_reps: 3,
         scale: 1.0,
         cg_factor: 1.0,
