@@ -3,8 +3,8 @@
 # Rust allocator crates behind C-ABI wrappers, all through the same C ABI,
 # in one run; tables, CSV and a plot in bench/results/.
 #
-#   make bench-heap                           the full run (about 10 minutes)
-#   make bench-heap BENCH_HEAP_ARGS=--quick   a rough look in about 2 minutes;
+#   make bench-heap                           the full run (about 8 minutes)
+#   make bench-heap BENCH_HEAP_ARGS=--quick   a rough look in about a minute;
 #                                             results in target/bench-heap/results/
 #   BENCH_HEAP_ARGS="--only memshim,glibc --workloads pairs-16,random"   a subset
 #

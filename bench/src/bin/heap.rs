@@ -356,6 +356,9 @@ fn measure(
         );
         for (w, wl) in workloads.iter().enumerate() {
             let Some(s) = wl.cg_scale else { continue };
+            if cfg.quick && !wl.name.starts_with("pairs") {
+                continue; // a quick look counts the pairs only
+            }
             let s = s * cfg.cg_factor;
             if wl.name.starts_with("pairs") {
                 match (
