@@ -27,7 +27,7 @@ test-rust:
 test-lint: rust-target
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy -p memshim-bench --all-targets -- -D warnings
+	$(CARGO) clippy -p memshim-bench $(addprefix -p bench-shim-,$(BENCH_SHIMS)) -p bench-shim --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(KTARGET) -- -D warnings
 
 # Miri over the heap's pure-Rust tests (the C symbols are left out: Miri
@@ -38,10 +38,3 @@ test-miri:
 	  $(CARGO) +nightly miri test -p memshim --lib --no-default-features heap::
 
 TEST_STEPS += test-lint test-rust test-miri
-
-# Heap benchmark: memshim's malloc/free against glibc's, one run, ratios.
-.PHONY: bench-heap
-bench-heap:
-	$(CARGO) run --release -q -p memshim-bench --bin bench-heap
-
-BENCH_STEPS += bench-heap

@@ -7,6 +7,8 @@
 #   newlib       Debian's newlib-source (newlib 3.3.0 tarball)
 #   nightly-miri Miri and rust-src on the nightly toolchain
 #   cargo-fuzz   cargo-fuzz (cargo install, about a minute) for the nightly toolchain
+#   heap-bench   valgrind (cachegrind), mimalloc and jemalloc (Debian's libmimalloc-dev,
+#                libjemalloc-dev) for make bench-heap
 set -euo pipefail
 
 apt_install() {
@@ -48,6 +50,12 @@ for what in "$@"; do
             echo "ensure-tools: installing cargo-fuzz with cargo install (about a minute)" >&2
             cargo install cargo-fuzz --locked
         fi ;;
+    heap-bench)
+        missing=()
+        command -v valgrind >/dev/null || missing+=(valgrind)
+        ldconfig -p | grep -q 'libmimalloc\.so\.2 ' || missing+=(libmimalloc-dev)
+        ldconfig -p | grep -q 'libjemalloc\.so\.2 ' || missing+=(libjemalloc-dev)
+        [ ${#missing[@]} = 0 ] || apt_install "${missing[@]}" ;;
     *) echo "ensure-tools: unknown tool '$what'" >&2; exit 2 ;;
     esac
 done
