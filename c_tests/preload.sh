@@ -45,6 +45,10 @@ got=$(pre sh -c 'x=$(printf "%s\n" a b c | tr a-z A-Z | tac | paste -sd,); echo 
 pre gzip -c "$SO" | pre gzip -dc | cmp -s - "$SO"
 result "gzip round trip of libmemshim.so" $?
 
+${CC:-cc} -std=c11 -Wall -Wextra -Werror -Iinclude -O1 c_tests/dlopen_probe.c -ldl -o "$out/dlopen_probe"
+"$out/dlopen_probe" "$SO"
+result "dlopen(RTLD_LOCAL) beside glibc: realloc(p, 0), reallocarray and the _r forms stay in memshim" $?
+
 # test_threads (threads, and fork: against stdio's locks, from a signal
 # handler, nested) built without memshim, for the preload to serve.
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror -fno-builtin -Iinclude -Ic_tests -O1 -DHARNESS_REFERENCE \
