@@ -942,11 +942,10 @@ impl Heap {
         }
         // SAFETY: a live heap-owned slab with free objects.
         let slab = unsafe { &*s };
-        if !slab.seek() {
-            return None;
-        }
-        // SAFETY: the heap owns its own slabs (under its lock).
-        let p = unsafe { slab.take() }?;
+        let w = Slab::word(s, slab.seek()?);
+        // SAFETY: the heap owns its own slabs (under its lock); `w` is one
+        // of the slab's words.
+        let p = unsafe { slab.take_from(&*w) }?;
         if !slab.has_free() {
             // SAFETY: `s` is on the partial list.
             unsafe { self.slabs.partial[class].remove(s) };

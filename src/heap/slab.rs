@@ -56,8 +56,12 @@ pub struct Slab {
     /// Objects not in `free` (owner only): allocated, or freed remotely
     /// and not merged yet.
     pub used: AtomicU16,
-    /// Word the owner allocates from next (below `WORDS`).
-    pub cursor: AtomicU8,
+    /// Set by the first remote free after the owner last merged; the slab
+    /// is then on (or about to be pushed onto) a pending stack. In line 0
+    /// so the owner's free reads line 2 only when there are remote frees
+    /// to check against (a remote free writes it once per merge, not once
+    /// per free).
+    pub notified: AtomicU8,
     /// What a free must tell the owner ([`WATCH_EMPTY`], [`WATCH_FULL`]);
     /// 0 for the active slab, so its frees never leave the fast path.
     pub watch: AtomicU8,
@@ -83,11 +87,9 @@ pub struct Slab {
     _pad: [u64; 1],
 
     // -- line 2: what other threads write.
-    /// Objects freed by non-owners, not yet merged into `free`.
+    /// Objects freed by non-owners, not yet merged into `free`: none while
+    /// `notified` is clear (outside the owner's own merge).
     pub remote: [AtomicU64; WORDS],
-    /// Set by the first remote free after the owner last merged; the slab
-    /// is then on (or about to be pushed onto) a pending stack.
-    pub notified: AtomicU32,
     /// Link of the pending stack.
     pub pending_next: AtomicPtr<Slab>,
 }
@@ -167,7 +169,7 @@ impl Slab {
             recip: AtomicU64::new(0),
             size: AtomicU32::new(0),
             used: AtomicU16::new(0),
-            cursor: AtomicU8::new(0),
+            notified: AtomicU8::new(0),
             watch: AtomicU8::new(0),
             owner: AtomicPtr::new(ptr::null_mut()),
             class: AtomicU8::new(0),
@@ -180,7 +182,6 @@ impl Slab {
             onext: AtomicPtr::new(ptr::null_mut()),
             _pad: [0; 1],
             remote: [const { AtomicU64::new(0) }; WORDS],
-            notified: AtomicU32::new(0),
             pending_next: AtomicPtr::new(ptr::null_mut()),
         }
     }
@@ -209,7 +210,7 @@ impl Slab {
                 recip: AtomicU64::new(u64::from(c.recip)),
                 size: AtomicU32::new(c.size),
                 used: AtomicU16::new(0),
-                cursor: AtomicU8::new(0),
+                notified: AtomicU8::new(0),
                 watch: AtomicU8::new(0),
                 owner: AtomicPtr::new(ptr::null_mut()),
                 class: AtomicU8::new(class as u8),
@@ -222,7 +223,6 @@ impl Slab {
                 onext: AtomicPtr::new(ptr::null_mut()),
                 _pad: [0; 1],
                 remote: [const { AtomicU64::new(0) }; WORDS],
-                notified: AtomicU32::new(0),
                 pending_next: AtomicPtr::new(ptr::null_mut()),
             })
         };
@@ -297,19 +297,18 @@ impl Slab {
         Some((q >> 32) as usize)
     }
 
-    /// Takes a free object from the cursor word (owner only): its address.
-    /// `None` when that word is empty.
+    /// Takes a free object from `word`, one of this slab's free words
+    /// (owner only): its address. `None` when that word is empty.
     ///
     /// # Safety
-    /// The caller owns the slab (or it is [`NO_SLAB`]).
+    /// The caller owns the slab (or it is [`NO_SLAB`]); `word` is one of
+    /// its `free` words.
     #[inline(always)]
-    pub unsafe fn take(&self) -> Option<usize> {
+    pub unsafe fn take_from(&self, word: &AtomicU64) -> Option<usize> {
+        let i = (core::ptr::from_ref(word).addr() - core::ptr::from_ref(self).addr()) / 8;
+        debug_assert!(i < WORDS);
         // SAFETY: the caller owns the slab: line 0 is its to read.
         unsafe {
-            let i = mine(self.cursor.as_ptr()) as usize;
-            debug_assert!(i < WORDS);
-            // `seek` only ever stores a word index.
-            let word = self.free.get_unchecked(i);
             let w = mine(word.as_ptr());
             if w == 0 {
                 return None;
@@ -322,16 +321,26 @@ impl Slab {
         }
     }
 
-    /// Moves the cursor to a word with a free object; false if none
-    /// (owner only).
-    pub fn seek(&self) -> bool {
-        match (0..WORDS).find(|&w| self.free[w].load(Relaxed) != 0) {
-            Some(w) => {
-                self.cursor.store(w as u8, Relaxed);
-                true
-            }
-            None => false,
-        }
+    /// The slab whose free word `word` is (`word` points into line 0 of a
+    /// 64-byte-aligned descriptor, whose first field is `free`, and carries
+    /// the descriptor's provenance: see [`Slab::word`]).
+    #[inline(always)]
+    pub fn of_word(word: *mut AtomicU64) -> *mut Slab {
+        word.wrapping_byte_sub(word.addr() % core::mem::align_of::<Slab>())
+            .cast()
+    }
+
+    /// Free word `i` of slab `s`, as a pointer derived from `s` (so
+    /// [`Slab::of_word`] can go back to the whole descriptor).
+    #[inline(always)]
+    pub fn word(s: *mut Slab, i: usize) -> *mut AtomicU64 {
+        debug_assert!(i < WORDS);
+        s.cast::<AtomicU64>().wrapping_add(i)
+    }
+
+    /// The index of a free word with a free object, if any (owner only).
+    pub fn seek(&self) -> Option<usize> {
+        self.free.iter().position(|w| w.load(Relaxed) != 0)
     }
 
     /// Frees the object at (word, bit) by its owner. `Ok(true)` when the
@@ -363,9 +372,14 @@ impl Slab {
         // `object_of_mine` on an offset below `limit`: below `count`, so
         // its word is one of the `WORDS`.
         unsafe {
-            let (free, remote) = (self.free.get_unchecked(w), self.remote.get_unchecked(w));
+            let free = self.free.get_unchecked(w);
             let f = mine(free.as_ptr());
-            if ((f | remote.load(Relaxed)) >> n) & 1 != 0 {
+            // Freed already, here or (with remote frees outstanding) by
+            // another thread.
+            if (f >> n) & 1 != 0
+                || (self.notified.load(Relaxed) != 0
+                    && (self.remote.get_unchecked(w).load(Relaxed) >> n) & 1 != 0)
+            {
                 return Freed::Refused;
             }
             free.store(f | 1 << n, Relaxed);
@@ -410,11 +424,14 @@ impl Slab {
         if self.free[w].load(Acquire) & bit != 0 {
             return Err(SlabFault::DoubleFree);
         }
-        let old = self.remote[w].fetch_or(bit, AcqRel);
+        let old = self.remote[w].fetch_or(bit, SeqCst);
         if old & bit != 0 {
             return Err(SlabFault::DoubleFree);
         }
-        Ok(self.notified.swap(1, AcqRel) == 0)
+        // Written only when it changes: the owner's line stays clean. (All
+        // SeqCst with the merge's clear and its look at the words: a free
+        // the merge did not see then sees `notified` clear, and sets it.)
+        Ok(self.notified.load(SeqCst) == 0 && self.notified.swap(1, AcqRel) == 0)
     }
 
     /// Merges remote frees into `free` after taking the slab off a pending
@@ -433,7 +450,7 @@ impl Slab {
     pub fn merge_words(&self) -> (u32, u32) {
         let (mut merged, mut dups) = (0, 0);
         for w in 0..WORDS {
-            if self.remote[w].load(Relaxed) == 0 {
+            if self.remote[w].load(SeqCst) == 0 {
                 continue;
             }
             let bits = self.remote[w].swap(0, AcqRel);
