@@ -218,14 +218,20 @@ TEST(mallopt_accepts_what_glibc_documents)
     CHECK(mallopt(M_PERTURB, 0) == 1);
     CHECK(mallopt(M_TRIM_THRESHOLD, 1 << 20) == 1);
     CHECK(mallopt(M_MMAP_MAX, 65536) == 1);
+    /* -1 is "never" for the sizes, as in glibc; large values are sizes. */
+    CHECK(mallopt(M_TRIM_THRESHOLD, -1) == 1);
+    CHECK(mallopt(M_MMAP_THRESHOLD, -1) == 1);
+    CHECK(mallopt(M_MMAP_THRESHOLD, 64 << 20) == 1);
+    CHECK(mallopt(M_TOP_PAD, -1) == 1);
+    CHECK(mallopt(M_MMAP_MAX, -1) == 1);
 #ifndef HARNESS_REFERENCE
     /* glibc accepts these too (it returns 1 for unknown parameters). */
     CHECK(mallopt(M_MXFAST, 1000) == 0);
     CHECK(mallopt(M_PERTURB, 0x55) == 0);
     CHECK(mallopt(12345, 1) == 0);
-    CHECK(mallopt(M_MMAP_THRESHOLD, -1) == 0);
-    CHECK(mallopt(M_MMAP_THRESHOLD, 64 << 20) == 0);
 #endif
+    /* Back to the defaults' behaviour for the tests after this one. */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
 /* M_MMAP_THRESHOLD has its glibc meaning: a block at least this large gets

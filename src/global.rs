@@ -215,11 +215,12 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
 }
 
 /// Gives back what the heap holds only for speed: the calling thread's
-/// wholly free slabs, the slabs of threads that ended, kept empty slabs and
-/// the kept empty span. Memory a live thread's cache holds stays with it.
+/// wholly free slabs (after merging what other threads freed into them),
+/// the slabs of threads that ended, kept empty slabs and kept empty spans.
+/// The partly used slabs of live threads' caches stay with them.
 pub fn trim() {
     if let Some(l) = Local::enter() {
-        cache::drain_pending(&Global, l.cache());
+        cache::release_empty(&Global, l.cache());
     }
     let _ = Global.locked(|h, src| h.trim(src));
 }

@@ -107,18 +107,18 @@ const M_ARENA_TEST: c_int = -7;
 const M_ARENA_MAX: c_int = -8;
 
 /// glibc `mallopt`: 1 when the parameter is applied or is a harmless no-op
-/// here, 0 when refused:
+/// here, 0 when refused. Values are taken as glibc takes them: a negative
+/// size is a huge one (`-1`: never), and so is a negative count.
 ///
-/// * `M_MMAP_THRESHOLD` (0 .. 32 MiB): blocks at least this large get
-///   spans of their own, returned when freed; the threshold then stays
+/// * `M_MMAP_THRESHOLD`: blocks at least this large get spans of their
+///   own, returned when freed (`-1`: none does); the threshold then stays
 ///   (as in glibc, setting it ends its adjustment).
-/// * `M_MMAP_MAX`: 0 gives no block a span of its own; any other value
-///   (at least 0) is accepted and changes nothing.
-/// * `M_TRIM_THRESHOLD` (at least 0): the largest wholly free span kept for
-///   reuse; larger ones go back to the system at once.
-/// * `M_TOP_PAD`, `M_ARENA_MAX`, `M_ARENA_TEST` (at least 0): accepted, no
-///   effect (memshim grows geometrically and has per-thread caches, not
-///   arenas).
+/// * `M_MMAP_MAX`: 0 gives no block a span of its own; any other value is
+///   accepted and changes nothing.
+/// * `M_TRIM_THRESHOLD`: the bytes of wholly free spans kept for reuse;
+///   beyond that they go back to the system at once (`-1`: all are kept).
+/// * `M_TOP_PAD`, `M_ARENA_MAX`, `M_ARENA_TEST`: accepted, no effect
+///   (memshim grows geometrically and has per-thread caches, not arenas).
 /// * `M_MXFAST` (0 .. 160): accepted, no effect (no fastbins).
 /// * `M_CHECK_ACTION`: accepted, no effect: misuse is always reported
 ///   through memshim's panic handler.
@@ -127,19 +127,17 @@ const M_ARENA_MAX: c_int = -8;
 #[cfg(not(memshim_no_std_decls))]
 #[no_mangle]
 pub extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
-    let v = usize::try_from(value);
-    let ok = match (param, v) {
-        (M_MMAP_THRESHOLD, Ok(v)) if v <= 32 << 20 => {
-            crate::state::with(|s| s.heap.set_huge_threshold(v)).is_some()
-        }
-        (M_MMAP_MAX, Ok(0)) => {
+    // As glibc: the int converted to size_t.
+    let v = value as isize as usize;
+    let ok = match param {
+        M_MMAP_THRESHOLD => crate::state::with(|s| s.heap.set_huge_threshold(v)).is_some(),
+        M_MMAP_MAX if v == 0 => {
             crate::state::with(|s| s.heap.set_huge_threshold(usize::MAX)).is_some()
         }
-        (M_TRIM_THRESHOLD, Ok(v)) => crate::state::with(|s| s.heap.set_keep_max(v)).is_some(),
-        (M_MMAP_MAX | M_TOP_PAD | M_ARENA_MAX | M_ARENA_TEST, Ok(_)) => true,
-        (M_MXFAST, Ok(v)) => v <= 160,
-        (M_CHECK_ACTION, _) => true,
-        (M_PERTURB, Ok(0)) => true,
+        M_TRIM_THRESHOLD => crate::state::with(|s| s.heap.set_keep_max(v)).is_some(),
+        M_MMAP_MAX | M_TOP_PAD | M_ARENA_MAX | M_ARENA_TEST | M_CHECK_ACTION => true,
+        M_MXFAST => v <= 160,
+        M_PERTURB => v == 0,
         _ => false,
     };
     c_int::from(ok)

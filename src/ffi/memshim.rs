@@ -104,9 +104,9 @@ pub unsafe extern "C" fn memshim_get_stats(out: *mut memshim_stats) {
 }
 
 /// Gives back to the page sources what the heap keeps only for speed: the
-/// few wholly free slabs and the wholly free spans it keeps for reuse,
-/// and the free slabs of threads that have ended; frees other threads made
-/// into the calling thread's slabs are merged first. Returns the number of
+/// calling thread's empty slabs (after merging the frees other threads
+/// made into them), the free slabs of threads that have ended, and the
+/// wholly free slabs and spans the heap keeps for reuse. Returns the number of
 /// bytes the heap's spans shrank by. A live thread's cache keeps its
 /// partly used slabs (they go back when the thread ends).
 #[no_mangle]

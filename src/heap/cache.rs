@@ -357,9 +357,9 @@ pub fn drain_pending<B: Backend>(b: &B, c: &Cache) {
         let slab = unsafe { &*s };
         let next = slab.pending_next.load(Acquire);
         if ptr::eq(slab.owner.load(Acquire), c) {
-            let (merged, dups) = slab.merge_remote();
-            if dups > 0 {
-                let _ = b.locked(|h, _| h.note_fault(Fault::DoubleFree(slab.base.load(Relaxed))));
+            let (merged, dup) = slab.merge_remote();
+            if let Some(p) = dup {
+                let _ = b.locked(|h, _| h.note_fault(Fault::DoubleFree(p)));
             }
             if merged > 0 {
                 settle(b, c, s);
@@ -547,6 +547,23 @@ pub fn slab_usable(shared: &Shared, p: usize) -> Option<Result<usize, Fault>> {
 #[inline(always)]
 pub fn class_for(n: usize) -> Option<usize> {
     (n <= class::SMALL_MAX).then(|| class::of(n))
+}
+
+/// Gives the heap back every slab of cache `c` that holds nothing: its
+/// active slabs (a partial slab that empties goes back at once). The
+/// caller owns `c`.
+pub fn release_empty<B: Backend>(b: &B, c: &Cache) {
+    drain_pending(b, c);
+    for class in 0..CLASSES {
+        let s = Slab::of_word(c.active[class].load(Relaxed));
+        // SAFETY: an active slot names a live descriptor `c` owns (or NO_SLAB).
+        if s == slab::no_slab() || !unsafe { &*s }.is_empty() {
+            continue;
+        }
+        c.active[class].store(no_word(), Relaxed);
+        c.forget(s);
+        let _ = b.locked(|h, src| h.take_back(src, c, s));
+    }
 }
 
 /// Gives every slab of cache `c` back to the heap (its thread ended, its CPU

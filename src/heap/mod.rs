@@ -510,10 +510,15 @@ impl Heap {
         // SAFETY: `s` is a live record of a wholly free span.
         unsafe {
             let span = &*s;
-            if !self.tlsf.span_is_free(span) {
-                return;
+            match self.tlsf.remove_span(self.map(), span) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(fault) => {
+                    // Its free block was written over: it stays, unused.
+                    self.note_fault(fault);
+                    return;
+                }
             }
-            self.tlsf.remove_span(span);
             let (base, len, kind) = (span.base, span.len, span.kind);
             let (lo, hi) = (span.map_lo, span.map_hi);
             self.spans.unlink(s);
@@ -631,8 +636,13 @@ impl Heap {
         let base = unsafe { b.byte_add(HDR) }.addr();
         let Some(rec) = Self::take_record(PoolKind::Slab, self, src) else {
             if let Some(span) = spans::span_ptr(map, b.addr()) {
-                // SAFETY: the internal block just carved, unused.
-                unsafe { self.tlsf.free(b, &*span) };
+                // SAFETY: the internal block just carved, unused; freed
+                // only once it and its neighbours check out.
+                unsafe {
+                    if self.tlsf.validate_internal(map, b, &*span, bsize).is_ok() {
+                        self.tlsf.free(b, &*span);
+                    }
+                }
             }
             return ptr::null_mut();
         };
@@ -661,10 +671,19 @@ impl Heap {
             let base = slab.base.load(Relaxed);
             let bytes = slab.bytes();
             let span = slab.span().cast_mut();
+            let b = ptr::with_exposed_provenance_mut::<tlsf::Header>(base - HDR);
+            // The slab's header sits in the tail of whatever is before it,
+            // where an overrun of the last object there lands: checked, with
+            // its neighbours, like any block before it is freed.
+            if let Err(fault) = self.tlsf.validate_internal(self.map(), b, &*span, bytes) {
+                // Kept, empty and unused, for good (memshim_check reports it).
+                self.note_fault(fault);
+                slab.set_place(place::FULL);
+                return;
+            }
             self.slabs.owned.remove(s);
             self.map()
                 .set(base, base + bytes, span.expose_provenance() | TAG_SPAN);
-            let b = ptr::with_exposed_provenance_mut::<tlsf::Header>(base - HDR);
             if self.tlsf.free(b, &*span) {
                 self.span_emptied(span, src);
             }
@@ -735,9 +754,9 @@ impl Heap {
         let slab = unsafe { &*s };
         let owner = slab.owner.load(Acquire);
         if owner.is_null() {
-            let (merged, dups) = slab.merge_remote();
-            if dups > 0 {
-                self.note_fault(Fault::DoubleFree(slab.base.load(Relaxed)));
+            let (merged, dup) = slab.merge_remote();
+            if let Some(p) = dup {
+                self.note_fault(Fault::DoubleFree(p));
             }
             let _ = merged;
             // Settled even when nothing new came in: a slab left empty
@@ -826,9 +845,8 @@ impl Heap {
                 // Not `merge_remote`: the slab may sit on another stack
                 // (pushed while its owner was changing); that stack's
                 // popper settles it.
-                let (_, dups) = slab.merge_words();
-                if dups > 0 {
-                    self.note_fault(Fault::DoubleFree(slab.base.load(Relaxed)));
+                if let (_, Some(p)) = slab.merge_words() {
+                    self.note_fault(Fault::DoubleFree(p));
                 }
                 // The bitmap is the truth (a fork child's cache may have
                 // stopped between a bit and its count).
@@ -887,6 +905,44 @@ impl Heap {
                 self.detach_cache(src, cache);
             }
             c = cache.next_cache.load(Relaxed);
+        }
+        // A remote free the fork cut between marking a slab notified and
+        // pushing it left the slab notified on no stack, its later remote
+        // frees never merged. With one thread left, every slab's remote
+        // frees are merged now and every stack starts empty.
+        self.shared.pending.store(ptr::null_mut(), Relaxed);
+        for cache in self.caches() {
+            cache.pending.store(ptr::null_mut(), Relaxed);
+        }
+        let survivor = self.caches().find(|c| ptr::from_ref(*c).addr() == keep);
+        let mut dup = None;
+        let mut merge = |s: *mut Slab| {
+            // SAFETY: a live descriptor on an owner list; only this thread
+            // exists.
+            let slab = unsafe { &*s };
+            if let (_, Some(p)) = slab.merge_words() {
+                dup = Some(p);
+            }
+            slab.notified.store(0, Relaxed);
+        };
+        // SAFETY: the lock is held; the lists do not change meanwhile.
+        unsafe {
+            if let Some(c) = survivor {
+                c.owned.iter().for_each(&mut merge);
+            }
+            self.slabs.owned.iter().for_each(&mut merge);
+        }
+        if let Some(p) = dup {
+            self.note_fault(Fault::DoubleFree(p));
+        }
+        // The heap's own slabs are filed again by what they hold now.
+        let mut s = self.slabs.owned.head.load(Relaxed);
+        while !s.is_null() {
+            // SAFETY: a live heap-owned descriptor; its successor is read
+            // before it may be destroyed.
+            let next = unsafe { (*s).onext.load(Relaxed) };
+            self.settle_heap_slab(s, src);
+            s = next;
         }
     }
 
@@ -1006,8 +1062,16 @@ impl Heap {
                     return Some(b);
                 }
                 // In a span that could go back: undo, and try a span of its own.
-                if self.tlsf.free(b, &*span) {
-                    self.span_emptied(span, src);
+                match self
+                    .tlsf
+                    .validate_used_in(map, b.byte_add(HDR).addr(), &*span)
+                {
+                    Ok(_) => {
+                        if self.tlsf.free(b, &*span) {
+                            self.span_emptied(span, src);
+                        }
+                    }
+                    Err(fault) => self.note_fault(fault),
                 }
             }
         }

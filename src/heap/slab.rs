@@ -436,9 +436,9 @@ impl Slab {
 
     /// Merges remote frees into `free` after taking the slab off a pending
     /// stack (the popper only: it clears `notified`). Returns how many
-    /// objects it merged and how many it dropped as double frees (an object
-    /// freed remotely that was free already).
-    pub fn merge_remote(&self) -> (u32, u32) {
+    /// objects it merged and the address of one it dropped as a double free
+    /// (an object freed remotely that was free already), if any.
+    pub fn merge_remote(&self) -> (u32, Option<usize>) {
         // Cleared before the words are taken: a remote free that misses
         // this merge notifies again.
         self.notified.store(0, SeqCst);
@@ -447,8 +447,8 @@ impl Slab {
 
     /// Merges remote frees into `free` without touching `notified` (the
     /// slab may still be on a stack; its popper settles it later).
-    pub fn merge_words(&self) -> (u32, u32) {
-        let (mut merged, mut dups) = (0, 0);
+    pub fn merge_words(&self) -> (u32, Option<usize>) {
+        let (mut merged, mut dup_at) = (0, None);
         for w in 0..WORDS {
             if self.remote[w].load(SeqCst) == 0 {
                 continue;
@@ -458,13 +458,16 @@ impl Slab {
             let dup = bits & f;
             self.free[w].store(f | bits, Relaxed);
             merged += (bits & !dup).count_ones();
-            dups += dup.count_ones();
+            if dup != 0 && dup_at.is_none() {
+                let idx = w * 64 + dup.trailing_zeros() as usize;
+                dup_at = Some(self.base.load(Relaxed) + idx * self.size.load(Relaxed) as usize);
+            }
         }
         if merged > 0 {
             self.used
                 .store(self.used.load(Relaxed) - merged as u16, Relaxed);
         }
-        (merged, dups)
+        (merged, dup_at)
     }
 
     /// Objects freed remotely and not merged yet (racy: for statistics).

@@ -7,6 +7,7 @@
 use super::cache::{self, Backend, Cache};
 use super::*;
 use crate::source::NoSource;
+use core::sync::atomic::AtomicUsize;
 use std::alloc::{alloc as sys_alloc, dealloc as sys_dealloc, Layout};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -452,6 +453,139 @@ fn a_forged_neighbour_size_cannot_lead_outside_the_span() {
     let r = cache::realloc_any(&h, None, NonNull::new(a).unwrap(), 2 * BIG);
     assert!(matches!(r, Err(Fault::Corrupted { .. })));
     assert!(h.check() > 0);
+}
+
+/// Where a forged link would make an unchecked unlink write.
+static TARGET: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+
+/// Forges a free block's links at `p` (its payload) to point at `TARGET`.
+fn forge_links(p: *mut u8) {
+    let t = TARGET.as_ptr().addr();
+    // SAFETY: writing into the heap's own test memory, deliberately (a use
+    // after free).
+    unsafe {
+        *p.cast::<usize>() = t;
+        *p.cast::<usize>().add(1) = t;
+    }
+}
+
+/// Objects of 16 B filling several slabs, and the index of a slab's last
+/// object whose slab is followed directly by another whole slab of them.
+fn tiled_slabs(h: &TestHeap, c: &Cache) -> (Vec<*mut u8>, usize) {
+    let count = CLASS[class::of(16)].count as usize;
+    let ptrs: Vec<_> = (0..count * 4).map(|_| h.alloc(Some(c), 16, 16)).collect();
+    let last = (count..count * 2)
+        .find(|&i| ptrs[i + 1] == ptrs[i].wrapping_add(32))
+        .expect("two slabs one after the other");
+    (ptrs, last)
+}
+
+#[test]
+fn an_overrun_past_a_slab_is_caught_when_the_heap_frees_the_next_slab() {
+    let (h, _m) = TestHeap::with_region(1 << 20);
+    let c = h.cache();
+    let count = CLASS[class::of(16)].count as usize;
+    let (ptrs, last) = tiled_slabs(&h, c);
+    // The second slab's header, just after the first one's last object.
+    let hdr = ptrs[last].wrapping_add(16).cast::<usize>();
+    let secret = h.secret();
+    // An overrun that knows the secret forges the header as a used internal
+    // block whose predecessor is "free", with a footer leading to TARGET.
+    // SAFETY: writing into the heap's own test memory, deliberately.
+    unsafe {
+        let word = *hdr | 2; // PREV_FREE
+        *hdr = word;
+        *hdr.add(1) = word ^ hdr.addr() ^ secret;
+        *ptrs[last].add(8).cast::<usize>() = hdr.addr().wrapping_sub(TARGET.as_ptr().addr());
+    }
+    // The second slab empties and the heap gives it back to the TLSF.
+    for p in &ptrs[last + 1..last + 1 + count] {
+        h.free(Some(c), *p).unwrap();
+    }
+    h.with(|heap, src| heap.detach_cache(src, c));
+    h.trim();
+    assert!(matches!(h.fault(), Some(Fault::Corrupted { .. })));
+    assert!(
+        TARGET.iter().all(|t| t.load(Relaxed) == 0),
+        "wrote through a forged header"
+    );
+    assert!(h.check() > 0);
+}
+
+#[test]
+fn a_use_after_free_into_a_free_neighbour_is_caught_when_a_slab_goes_back() {
+    let (h, _m) = TestHeap::with_region(1 << 20);
+    let c = h.cache();
+    let count = CLASS[class::of(16)].count as usize;
+    let (ptrs, _) = tiled_slabs(&h, c);
+    // The last slab carved, and a TLSF block carved right after it.
+    let slab = &ptrs[3 * count..];
+    let l = h.alloc(None, BIG, 16);
+    assert_eq!(
+        l.addr(),
+        slab[count - 1].addr() + 32,
+        "the block follows the slab"
+    );
+    for p in &slab[1..] {
+        h.free(Some(c), *p).unwrap();
+    }
+    let guard = h.alloc(None, BIG, 16);
+    h.free(None, l).unwrap();
+    forge_links(l);
+    h.free(Some(c), slab[0]).unwrap();
+    h.with(|heap, src| heap.detach_cache(src, c));
+    h.trim();
+    assert!(matches!(h.fault(), Some(Fault::Corrupted { .. })));
+    assert!(
+        TARGET.iter().all(|t| t.load(Relaxed) == 0),
+        "unlinked through forged links"
+    );
+    let _ = guard;
+}
+
+#[test]
+fn a_use_after_free_into_a_kept_span_is_caught_before_it_goes_back() {
+    let h = TestHeap::new(TestSource::default());
+    let p = h.alloc(None, 600 << 10, 16);
+    h.free(None, p).unwrap();
+    // The span is wholly free and kept; its one block's links are forged.
+    forge_links(p);
+    h.trim();
+    assert!(matches!(h.fault(), Some(Fault::Corrupted { .. })));
+    assert!(
+        TARGET.iter().all(|t| t.load(Relaxed) == 0),
+        "unlinked through forged links"
+    );
+    assert!(
+        h.outstanding() > h.with(|heap, _| heap.meta.chunks),
+        "the span went back"
+    );
+}
+
+#[test]
+fn trim_gives_back_the_callers_empty_slabs_and_the_spans_they_held() {
+    let h = TestHeap::new(TestSource::default());
+    let c = h.cache();
+    // One small block in a slab carved from a large span, then freed: the
+    // empty slab is still the cache's active one and pins the span.
+    let big = h.alloc(None, 600 << 10, 16);
+    let p = h.alloc(Some(c), 16, 16);
+    h.free(None, big).unwrap();
+    h.free(Some(c), p).unwrap();
+    assert_eq!(h.stats().slabs, 1);
+    cache::release_empty(&h, c);
+    h.trim();
+    assert_eq!(h.stats().slabs, 0);
+    assert_eq!(
+        h.outstanding(),
+        h.with(|heap, _| heap.meta.chunks),
+        "a span stayed"
+    );
+    // The cache works on afterwards.
+    let q = h.alloc(Some(c), 16, 16);
+    assert!(!q.is_null());
+    h.free(Some(c), q).unwrap();
+    assert_eq!(h.check(), 0);
 }
 
 #[test]

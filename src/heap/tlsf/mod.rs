@@ -103,29 +103,29 @@ impl Tlsf {
     }
 
     /// Takes a wholly free span's one block out of the lists (before the
-    /// span goes back to its source).
+    /// span goes back to its source). `Ok(false)`: the span holds more than
+    /// one free block; a fault: its block or its links fail their checks
+    /// (nothing is changed: the span stays).
     ///
     /// # Safety
-    /// The span's first block is free and spans the whole span.
-    pub unsafe fn remove_span(&mut self, span: &Span) {
-        // SAFETY: per the contract the first block is a listed free block.
-        unsafe { self.unlink(core::ptr::with_exposed_provenance_mut::<Header>(span.base)) }
-    }
-
-    /// Whether span `s` is one free block.
-    ///
-    /// # Safety
-    /// `s` is a live span of this heap.
-    pub unsafe fn span_is_free(&self, s: &Span) -> bool {
-        let first = core::ptr::with_exposed_provenance_mut::<Header>(s.base);
-        // SAFETY: the first header lies at the span's base; the second read
-        // is inside the span once the first block is known to be free and
-        // span-sized.
+    /// `span` is a live span of this heap.
+    pub unsafe fn remove_span(&mut self, map: &PageMap, span: &Span) -> Result<bool, Fault> {
+        let first = core::ptr::with_exposed_provenance_mut::<Header>(span.base);
+        let user = span.base + HDR;
+        // SAFETY: the first header lies at the span's base; the block and its
+        // links are checked before the unlink writes through them.
         unsafe {
-            block::valid(first, self.secret)
-                && block::is_free(first)
-                && block::size(first) == s.len - HDR
+            if !block::valid(first, self.secret)
+                || !block::is_free(first)
+                || block::size(first) != span.len - HDR
+            {
+                return Ok(false);
+            }
+            self.check_free(first, span, user)?;
+            self.check_links(map, span, first, user)?;
+            self.unlink(first);
         }
+        Ok(true)
     }
 
     // ---- free lists -------------------------------------------------------
@@ -508,39 +508,98 @@ impl Tlsf {
             return Err(Fault::InvalidPointer(p));
         }
         let b = core::ptr::with_exposed_provenance_mut::<Header>(h);
-        let secret = self.secret;
-        // SAFETY: `b` is readable (inside a span's block area); the successor
-        // is read only after the size is proven to keep it inside the span.
+        // SAFETY: `b` is readable (inside a span's block area).
         unsafe {
             if block::is_stale(b) {
                 return Err(Fault::DoubleFree(p));
             }
-            if !block::valid(b, secret) || block::is_internal(b) {
+            if !block::valid(b, self.secret) || block::is_internal(b) {
                 return Err(Fault::InvalidPointer(p));
             }
             if block::is_free(b) {
                 return Err(Fault::DoubleFree(p));
             }
+            self.check_neighbours(map, b, span, p)?;
+        }
+        Ok(Used { b, span })
+    }
+
+    /// Checks the heap's own block `b` (a slab's memory, or carved
+    /// metadata) of `size` bytes in `span`, and its neighbours, before it is
+    /// freed: its header can be reached by an overrun of the block before
+    /// it, so it is trusted no more than a user's. Writes nothing.
+    ///
+    /// # Safety
+    /// `b` is a header address the heap computed for one of its own blocks.
+    pub unsafe fn validate_internal(
+        &self,
+        map: &PageMap,
+        b: *mut Header,
+        span: &Span,
+        size: usize,
+    ) -> Result<(), Fault> {
+        let user = b.addr() + HDR;
+        let bad = Fault::Corrupted {
+            block: user,
+            at: b.addr(),
+        };
+        if !span.holds(b.addr()) || b.addr() % ALIGN != 0 {
+            return Err(bad);
+        }
+        // SAFETY: `b` is inside the span's block area (checked).
+        unsafe {
+            if !block::valid(b, self.secret)
+                || !block::is_internal(b)
+                || block::is_free(b)
+                || block::size(b) != size
+            {
+                return Err(bad);
+            }
+            self.check_neighbours(map, b, span, user)
+        }
+    }
+
+    /// The checks every free runs on a used block `b` and its neighbours
+    /// before anything is written: its size stays inside the span, the next
+    /// header is intact and knows `b` is used, a free block before it has a
+    /// footer, header and links that agree, and so does a free one after.
+    ///
+    /// # Safety
+    /// `b` is a valid used header inside `span`'s block area.
+    unsafe fn check_neighbours(
+        &self,
+        map: &PageMap,
+        b: *mut Header,
+        span: &Span,
+        user: usize,
+    ) -> Result<(), Fault> {
+        let secret = self.secret;
+        // SAFETY: the successor is read only after the size is proven to
+        // keep it inside the span; the neighbours' checks bound themselves.
+        unsafe {
             let size = block::size(b);
             if size < MIN_BLOCK || b.addr() + size > span.sentinel() {
-                return Err(Fault::Corrupted { block: p, at: h });
+                return Err(Fault::Corrupted {
+                    block: user,
+                    at: b.addr(),
+                });
             }
             let next = block::next_phys(b);
             if !block::valid(next, secret) || block::prev_free(next) {
                 return Err(Fault::Corrupted {
-                    block: p,
+                    block: user,
                     at: next.addr(),
                 });
             }
             if block::prev_free(b) {
-                self.check_prev(map, b, span, p)?;
+                self.check_prev(map, b, span, user)?;
             }
             if block::is_free(next) {
-                self.check_free(next, span, p)?;
-                self.check_links(map, span, next, p)?;
+                self.check_free(next, span, user)?;
+                self.check_links(map, span, next, user)?;
             }
         }
-        Ok(Used { b, span })
+        Ok(())
     }
 
     /// The free block before `b` (whose header says `PREV_FREE`), verified.
@@ -590,8 +649,8 @@ impl Tlsf {
     /// Returns whether the span is now one free block.
     ///
     /// # Safety
-    /// `b` came from `validate_used` (or is an internal block of `span` the
-    /// heap itself frees), and nothing changed since.
+    /// `b` came from `validate_used` (a user block) or `validate_internal`
+    /// (the heap's own), and nothing changed since.
     pub unsafe fn free(&mut self, b: *mut Header, span: &Span) -> bool {
         let secret = self.secret;
         // SAFETY: `b`, its neighbours and their links were verified.
