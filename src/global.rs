@@ -160,6 +160,19 @@ fn report(fault: Fault) {
     keep_errno(|| crate::panic::report(format_args!("{fault}")));
 }
 
+/// [`report`] for a call that uses a block rather than freeing it: a freed
+/// block is named a use after free there, not a double free.
+#[cold]
+#[inline(never)]
+fn report_use(call: &str, fault: Fault) {
+    match fault {
+        Fault::DoubleFree(p) => crate::panic::report(format_args!(
+            "{call} of {p:#x}, which is already free (use after free)"
+        )),
+        f => crate::panic::report(format_args!("{call}: {f}")),
+    }
+}
+
 /// Runs `f` with errno saved and restored: `free` never changes errno
 /// (POSIX 2024), so a report (a user's handler) must not either. (The one
 /// other call on a free path that could, `munmap`, keeps it itself.)
@@ -193,7 +206,7 @@ pub unsafe fn realloc(p: NonNull<u8>, size: usize) -> Result<NonNull<u8>, Reallo
         Ok(None) => Err(ReallocError::NoMemory),
         Err(f) => {
             drop(l);
-            report(f);
+            report_use("realloc", f);
             Err(ReallocError::Fault)
         }
     }
@@ -208,7 +221,7 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
     match cache::usable_any(&Global, p.as_ptr().addr()) {
         Ok(n) => n,
         Err(fault) => {
-            report(fault);
+            report_use("malloc_usable_size", fault);
             0
         }
     }
