@@ -25,7 +25,8 @@ KERNEL_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,$(KDEMO_DIR)/kernel.ld \
 	-Wl,-z,max-page-size=4096 -Wl,--no-warn-rwx-segments \
 	-Wl,--orphan-handling=error -Wl,--build-id=none
 # Everything but kmain: what another variant of the demo (newlib) reuses.
-KDEMO_COMMON_OBJS := $(patsubst %,$(KDEMO_OUT)/%.o,boot platform console bootinfo selftest start)
+KDEMO_COMMON_OBJS := $(patsubst %,$(KDEMO_OUT)/%.o,boot cpu_entry platform console bootinfo \
+	selftest start acpi clock lapic smp smptest)
 KDEMO_OBJS := $(KDEMO_COMMON_OBJS) $(KDEMO_OUT)/kmain.o
 
 .PHONY: demo demo-grub qemu-tools grub-tools test-demo
