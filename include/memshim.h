@@ -102,7 +102,8 @@
 
 /**
  * Spins (each one a short backoff) a holder that cannot be told apart from
- * the caller may keep the lock before the wait is reported as a re-entry.
+ * the caller may keep the lock before the wait is reported as a re-entry
+ * (freestanding: rounds of 64 spins during which it did not change hands).
  */
 #define SUSPECT_SPINS (1 << 22)
 
