@@ -102,8 +102,7 @@
 
 /**
  * Spins (each one a short backoff) a holder that cannot be told apart from
- * the caller may keep the lock before the wait is reported as a re-entry
- * (freestanding: rounds of 64 spins during which it did not change hands).
+ * the caller may keep the lock before the wait is reported as a re-entry.
  */
 #define SUSPECT_SPINS (1 << 22)
 
