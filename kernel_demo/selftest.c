@@ -717,8 +717,7 @@ static bool check_frame_double_free(void)
 
 /* ---- cycles per operation (rdtsc) ---- */
 
-/* Cycles per malloc+free pair of `n` bytes, over `reps` pairs. */
-static uint64_t pair_cycles(size_t n, unsigned reps)
+uint64_t selftest_pair_cycles(size_t n, unsigned reps)
 {
     uint64_t t0 = rdtsc();
     for (unsigned i = 0; i < reps; i++) {
@@ -729,8 +728,7 @@ static uint64_t pair_cycles(size_t n, unsigned reps)
     return (rdtsc() - t0) / reps;
 }
 
-/* Cycles per operation of a random small-heavy workload over 512 slots. */
-static uint64_t random_cycles(unsigned ops, uint64_t *rng_state, void *ws[512])
+uint64_t selftest_random_cycles(unsigned ops, uint64_t *rng_state, void *ws[512])
 {
     uint64_t t0 = rdtsc();
     for (unsigned op = 0; op < ops; op++) {
@@ -751,13 +749,15 @@ static uint64_t random_cycles(unsigned ops, uint64_t *rng_state, void *ws[512])
     return t / ops;
 }
 
+static void *timing_slots[512];
+
 /* The best of three runs: under emulation a host thread that loses its
    core for a while inflates one run, rarely all three. */
 static uint64_t best_pair(size_t n, unsigned reps)
 {
     uint64_t best = UINT64_MAX;
     for (int i = 0; i < 3; i++) {
-        uint64_t c = pair_cycles(n, reps);
+        uint64_t c = selftest_pair_cycles(n, reps);
         best = c < best ? c : best;
     }
     return best;
@@ -767,17 +767,17 @@ static uint64_t best_random(unsigned ops, uint64_t *rng_state, void *ws[512])
 {
     uint64_t best = UINT64_MAX;
     for (int i = 0; i < 3; i++) {
-        uint64_t c = random_cycles(ops, rng_state, ws);
+        uint64_t c = selftest_random_cycles(ops, rng_state, ws);
         best = c < best ? c : best;
     }
     return best;
 }
 
-void selftest_time_row(const char *label, char *out, size_t len, uint64_t *rng, void *ws[512])
+static void time_row(const char *label, char *out, size_t len)
 {
     ksnprintf(out, len, "%s: 16 B %lu, 256 B %lu, 4 KiB %lu, 64 KiB %lu, random %lu", label,
               best_pair(16, 20000), best_pair(256, 20000), best_pair(4096, 20000),
-              best_pair(64 * KIB, 2000), best_random(20000, rng, ws));
+              best_pair(64 * KIB, 2000), best_random(20000, &rng_state, timing_slots));
 }
 
 static unsigned cpu_zero(void *ctx)
@@ -785,8 +785,6 @@ static unsigned cpu_zero(void *ctx)
     (void)ctx;
     return 0;
 }
-
-static void *timing_slots[512];
 
 /* Cycles per malloc+free pair (and per operation of a random workload),
    best of three runs each: first with every CPU sharing one cache
@@ -796,13 +794,13 @@ static void *timing_slots[512];
 static bool check_timing(void)
 {
     char shared[120], hook[120], gs[120];
-    selftest_time_row("shared", shared, sizeof shared, &rng_state, timing_slots);
+    time_row("shared", shared, sizeof shared);
     if (memshim_set_cpu_hook(1, cpu_zero, NULL) != 0)
         return FAIL("memshim_set_cpu_hook(1, ...) refused");
-    selftest_time_row("hook", hook, sizeof hook, &rng_state, timing_slots);
+    time_row("hook", hook, sizeof hook);
     if (memshim_set_cpu_gs(1, offsetof(struct cpu, number)) != 0)
         return FAIL("memshim_set_cpu_gs(1, 0) refused");
-    selftest_time_row("gs", gs, sizeof gs, &rng_state, timing_slots);
+    time_row("gs", gs, sizeof gs);
     if (memshim_set_cpu_hook(0, cpu_zero, NULL) == 0 || memshim_set_cpu_gs(257, 0) == 0)
         return FAIL("a CPU count of 0 or 257 was accepted");
     size_t problems = memshim_check();

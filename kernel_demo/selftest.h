@@ -35,12 +35,12 @@ struct selftest_env {
 /* Runs every check; returns how many failed. */
 unsigned selftest_run(const struct selftest_env *env);
 
-/* One row of the "cycles per operation" table, measured on the calling
-   CPU: cycles (rdtsc) per malloc+free pair of 16 B, 256 B, 4 KiB and
-   64 KiB, and per operation of a random small-heavy workload over the 512
-   slots of `ws` (all NULL before and after), drawing from *rng; each the
-   best of three runs. */
-void selftest_time_row(const char *label, char *out, size_t len, uint64_t *rng, void *ws[512]);
+/* The "cycles per operation" measurements, on the calling CPU: cycles
+   (rdtsc) per malloc+free pair of `n` bytes over `reps` pairs, and per
+   operation of a random small-heavy workload of `ops` operations over the
+   512 slots of `ws` (all NULL before and after), drawing from *rng. */
+uint64_t selftest_pair_cycles(size_t n, unsigned reps);
+uint64_t selftest_random_cycles(unsigned ops, uint64_t *rng, void *ws[512]);
 
 /* memshim's panic handler for the demo. A report the self-test provoked is
    recorded and the handler returns (memshim then leaves the heap as it
