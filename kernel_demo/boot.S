@@ -245,7 +245,7 @@ isr_table:
     .quad isr_\v
     .endr
 
-    .globl boot_gdt, boot_gdt_end, gdt_pointer
+    .globl boot_gdt
 boot_gdt:
     .quad 0
     .quad 0x00AF9A000000FFFF /* 0x08: 64-bit code, DPL 0 */
