@@ -3,6 +3,7 @@
  * a 32-bit entry that checks the boot magic, identity-mapped page tables
  * (2 MiB pages), long mode, SSE enabled, a minimal exception IDT, then
  * kmain(magic, info). Shared by every variant of the demo (plain, newlib).
+ * The other CPUs (cpu_entry.S) reuse the page tables, the GDT and the IDT.
  *
  * Boot loaders enter in 32-bit protected mode, paging off, with
  * EAX = 0x2BADB002 (Multiboot 1) or 0x36D76289 (Multiboot 2) and
@@ -244,16 +245,22 @@ isr_table:
     .quad isr_\v
     .endr
 
-gdt:
+    .globl boot_gdt
+boot_gdt:
     .quad 0
     .quad 0x00AF9A000000FFFF /* 0x08: 64-bit code, DPL 0 */
     .quad 0x00CF92000000FFFF /* 0x10: data */
-gdt_end:
+    .quad 0x00CF9A000000FFFF /* 0x18: 32-bit code, for the APs' way up (cpu_entry.S) */
+boot_gdt_end:
 gdt_pointer:
-    .short gdt_end - gdt - 1
-    .quad gdt
+    .short boot_gdt_end - boot_gdt - 1
+    .quad boot_gdt
+    /* For the APs' trampoline (cpu_entry.S), which needs the limit as a constant. */
+    .globl BOOT_GDT_LIMIT
+    .set BOOT_GDT_LIMIT, boot_gdt_end - boot_gdt - 1
+    .globl idt_pointer
 idt_pointer:
-    .short 32 * 16 - 1
+    .short 256 * 16 - 1
     .quad idt
 
     .globl boot_mapped_limit
@@ -269,14 +276,16 @@ msg_no_sse:
 
     .section .bss
     .balign 4096
+    .globl boot_pml4, boot_pd, idt
 boot_pml4:
     .skip 4096
 boot_pdpt:
     .skip 4096
 boot_pd:
     .skip 4096 * KERNEL_MAP_GIB
+/* 256 gates: the exceptions here, the interrupts smp.c installs. */
 idt:
-    .skip 32 * 16
+    .skip 256 * 16
     .balign 16
 boot_stack:
     .skip 64 * 1024

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "platform.h"
+#include "smp.h"
 
 #define COM1 0x3f8
 #define LSR_THR_EMPTY 0x20
@@ -26,10 +27,41 @@ static void serial_putc(char c)
     outb(COM1, (uint8_t)c);
 }
 
-void console_write(const char *text, size_t len)
+static void serial_write(const char *text, size_t len)
 {
     for (size_t i = 0; i < len; i++)
         serial_putc(text[i]);
+}
+
+/* The CPU printing (its number + 1), or 0; and how deep its calls nest. */
+static volatile uint32_t printer;
+static unsigned depth;
+
+static void console_lock(void)
+{
+    uint32_t me = this_cpu()->number + 1;
+    if (__atomic_load_n(&printer, __ATOMIC_RELAXED) != me) {
+        uint32_t free_ = 0;
+        while (!__atomic_compare_exchange_n(&printer, &free_, me, false, __ATOMIC_ACQUIRE,
+                                            __ATOMIC_RELAXED)) {
+            free_ = 0;
+            cpu_relax();
+        }
+    }
+    depth++;
+}
+
+static void console_unlock(void)
+{
+    if (--depth == 0)
+        __atomic_store_n(&printer, 0, __ATOMIC_RELEASE);
+}
+
+void console_write(const char *text, size_t len)
+{
+    console_lock();
+    serial_write(text, len);
+    console_unlock();
 }
 
 /* Where formatted text goes: a buffer (snprintf) or the console. */
@@ -42,7 +74,7 @@ struct sink {
 static void emit(struct sink *s, const char *text, size_t n)
 {
     if (!s->buf) {
-        console_write(text, n);
+        serial_write(text, n);
     } else {
         for (size_t i = 0; i < n; i++)
             if (s->len + i + 1 < s->size)
@@ -181,18 +213,26 @@ void kprintf(const char *fmt, ...)
     struct sink s = {0, 0, 0};
     va_list ap;
     va_start(ap, fmt);
+    console_lock();
     vformat(&s, fmt, ap);
+    console_unlock();
     va_end(ap);
+}
+
+size_t kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    struct sink s = {buf, size, 0};
+    vformat(&s, fmt, ap);
+    if (size)
+        buf[s.len < size ? s.len : size - 1] = '\0';
+    return s.len;
 }
 
 size_t ksnprintf(char *buf, size_t size, const char *fmt, ...)
 {
-    struct sink s = {buf, size, 0};
     va_list ap;
     va_start(ap, fmt);
-    vformat(&s, fmt, ap);
+    size_t n = kvsnprintf(buf, size, fmt, ap);
     va_end(ap);
-    if (size)
-        buf[s.len < size ? s.len : size - 1] = '\0';
-    return s.len;
+    return n;
 }

@@ -1,5 +1,8 @@
 /* The demo's console: COM1 and a small printf. Every byte the kernel prints
-   goes through console_write, so a variant can send it elsewhere. */
+   goes through console_write, so a variant can send it elsewhere. One CPU
+   at a time prints (a lock around each call); a CPU that is already
+   printing — an exception or panic report in the middle of a line — goes
+   ahead rather than wait for itself. */
 #ifndef DEMO_CONSOLE_H
 #define DEMO_CONSOLE_H
 
@@ -16,5 +19,6 @@ void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
    length the full text would have. */
 size_t ksnprintf(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+size_t kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 
 #endif

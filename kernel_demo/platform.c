@@ -1,6 +1,7 @@
 #include "platform.h"
 
 #include "console.h"
+#include "smp.h"
 
 #define DEBUG_EXIT_PORT 0xf4
 #define DEBUG_EXIT_PASS 0x10 /* QEMU exit status (0x10 << 1) | 1 = 33 */
@@ -27,8 +28,8 @@ static const char *const exception_names[32] = {
 
 _Noreturn void boot_exception(uint64_t vector, uint64_t error, uint64_t rip, uint64_t cr2)
 {
-    kprintf("\nCPU exception %lu (%s) at rip=0x%lx error=0x%lx cr2=0x%lx\n", vector,
-            vector < 32 ? exception_names[vector] : "?", rip, error, cr2);
+    kprintf("\nCPU exception %lu (%s) on CPU %u at rip=0x%lx error=0x%lx cr2=0x%lx\n", vector,
+            vector < 32 ? exception_names[vector] : "?", this_cpu()->number, rip, error, cr2);
     kprintf("memshim demo: FAIL\n");
     qemu_exit(false);
 }

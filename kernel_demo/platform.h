@@ -39,6 +39,23 @@ static inline void wrmsr(uint32_t msr, uint64_t value)
     __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)));
 }
 
+#define MSR_GS_BASE 0xC0000101
+
+static inline void cpu_relax(void)
+{
+    __asm__ volatile("pause" ::: "memory");
+}
+
+static inline void irq_enable(void)
+{
+    __asm__ volatile("sti" ::: "memory");
+}
+
+static inline void irq_disable(void)
+{
+    __asm__ volatile("cli" ::: "memory");
+}
+
 /* Ends the run: QEMU (isa-debug-exit at 0xf4) exits with status 33 when
    `pass`, 35 otherwise; without that device the CPU halts. */
 _Noreturn void qemu_exit(bool pass);

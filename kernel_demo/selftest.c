@@ -7,6 +7,7 @@
 
 #include "console.h"
 #include "platform.h"
+#include "smp.h"
 
 #define KIB ((uint64_t)1024)
 #define MIB (1024 * KIB)
@@ -15,10 +16,10 @@
 #define ERRNO_EINVAL 22 /* posix_memalign's code; the same in glibc and newlib */
 
 static const struct selftest_env *env;
-static char why[200]; /* a failing check's reason, or a passing one's detail */
+char selftest_why[200]; /* a failing check's reason, or a passing one's detail */
 
-#define FAIL(...) (ksnprintf(why, sizeof why, __VA_ARGS__), false)
-#define DETAIL(...) ksnprintf(why, sizeof why, __VA_ARGS__)
+#define FAIL SELFTEST_FAIL
+#define DETAIL SELFTEST_DETAIL
 
 /* ---- the panic handler and provoked faults ---- */
 
@@ -30,7 +31,8 @@ void selftest_panic_handler(const char *msg, size_t len, void *ctx)
 {
     (void)ctx;
     if (!fault_expected) {
-        kprintf("memshim panic: %.*s\nmemshim demo: FAIL\n", (int)len, msg);
+        kprintf("memshim panic on CPU %u: %.*s\nmemshim demo: FAIL\n", this_cpu()->number,
+                (int)len, msg);
         qemu_exit(false);
     }
     size_t n = len < sizeof fault_msg - 1 ? len : sizeof fault_msg - 1;
@@ -75,12 +77,17 @@ void selftest_print_stats(const char *when)
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
+static uint64_t xorshift(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return xorshift(&rng_state);
 }
 
 static bool aligned(const void *p, uint64_t align)
@@ -710,8 +717,7 @@ static bool check_frame_double_free(void)
 
 /* ---- cycles per operation (rdtsc) ---- */
 
-/* Cycles per malloc+free pair of `n` bytes, over `reps` pairs. */
-static uint64_t pair_cycles(size_t n, unsigned reps)
+uint64_t selftest_pair_cycles(size_t n, unsigned reps)
 {
     uint64_t t0 = rdtsc();
     for (unsigned i = 0; i < reps; i++) {
@@ -722,18 +728,16 @@ static uint64_t pair_cycles(size_t n, unsigned reps)
     return (rdtsc() - t0) / reps;
 }
 
-/* Cycles per operation of a random small-heavy workload over 512 slots. */
-static uint64_t random_cycles(unsigned ops)
+uint64_t selftest_random_cycles(unsigned ops, uint64_t *rng_state, void *ws[512])
 {
-    static void *ws[512];
     uint64_t t0 = rdtsc();
     for (unsigned op = 0; op < ops; op++) {
-        unsigned i = (unsigned)(rng() % 512);
+        unsigned i = (unsigned)(xorshift(rng_state) % 512);
         if (ws[i]) {
             free(ws[i]);
             ws[i] = NULL;
         } else {
-            uint64_t r = rng();
+            uint64_t r = xorshift(rng_state);
             ws[i] = malloc(8 + (size_t)(r >> 8) % ((r & 15) == 0 ? 4096 : 256));
         }
     }
@@ -745,26 +749,48 @@ static uint64_t random_cycles(unsigned ops)
     return t / ops;
 }
 
+static void *timing_slots[512];
+
+/* The best of three runs: under emulation a host thread that loses its
+   core for a while inflates one run, rarely all three. */
+static uint64_t best_pair(size_t n, unsigned reps)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 3; i++) {
+        uint64_t c = selftest_pair_cycles(n, reps);
+        best = c < best ? c : best;
+    }
+    return best;
+}
+
+static uint64_t best_random(unsigned ops, uint64_t *rng_state, void *ws[512])
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 3; i++) {
+        uint64_t c = selftest_random_cycles(ops, rng_state, ws);
+        best = c < best ? c : best;
+    }
+    return best;
+}
+
+static void time_row(const char *label, char *out, size_t len)
+{
+    ksnprintf(out, len, "%s: 16 B %lu, 256 B %lu, 4 KiB %lu, 64 KiB %lu, random %lu", label,
+              best_pair(16, 20000), best_pair(256, 20000), best_pair(4096, 20000),
+              best_pair(64 * KIB, 2000), best_random(20000, &rng_state, timing_slots));
+}
+
 static unsigned cpu_zero(void *ctx)
 {
     (void)ctx;
     return 0;
 }
 
-/* The per-CPU area GS points at: the CPU number first. */
-static uint32_t cpu_area[16];
-
-static void time_row(const char *mode, char *out, size_t len)
-{
-    ksnprintf(out, len, "%s: 16 B %lu, 256 B %lu, 4 KiB %lu, 64 KiB %lu, random %lu", mode,
-              pair_cycles(16, 20000), pair_cycles(256, 20000), pair_cycles(4096, 20000),
-              pair_cycles(64 * KIB, 2000), random_cycles(20000));
-}
-
-/* Cycles per malloc+free pair (and per operation of a random workload):
-   first with every CPU sharing one cache (nothing configured), then with
-   the CPU registered through a hook, then through a GS slot. Under
-   software emulation the figures are the emulator's, not a CPU's. */
+/* Cycles per malloc+free pair (and per operation of a random workload),
+   best of three runs each: first with every CPU sharing one cache
+   (nothing configured), then with the CPU registered through a hook, then
+   through a GS slot (the number in the per-CPU area GS points at, smp.h).
+   Under software emulation the figures are the emulator's, not a CPU's. */
 static bool check_timing(void)
 {
     char shared[120], hook[120], gs[120];
@@ -772,8 +798,7 @@ static bool check_timing(void)
     if (memshim_set_cpu_hook(1, cpu_zero, NULL) != 0)
         return FAIL("memshim_set_cpu_hook(1, ...) refused");
     time_row("hook", hook, sizeof hook);
-    wrmsr(0xC0000101, (uint64_t)(uintptr_t)cpu_area); /* IA32_GS_BASE */
-    if (memshim_set_cpu_gs(1, 0) != 0)
+    if (memshim_set_cpu_gs(1, offsetof(struct cpu, number)) != 0)
         return FAIL("memshim_set_cpu_gs(1, 0) refused");
     time_row("gs", gs, sizeof gs);
     if (memshim_set_cpu_hook(0, cpu_zero, NULL) == 0 || memshim_set_cpu_gs(257, 0) == 0)
@@ -846,10 +871,7 @@ static bool check_reentry(void)
     return true;
 }
 
-static const struct {
-    const char *name;
-    bool (*run)(void);
-} checks[] = {
+static const struct selftest_check checks[] = {
     {"memshim_init_multiboot", check_init},
     {"malloc/free", check_malloc_free},
     {"calloc", check_calloc},
@@ -874,15 +896,26 @@ static const struct {
     {"re-entry reported", check_reentry},
 };
 
+static bool run_one(const struct selftest_check *c)
+{
+    selftest_why[0] = '\0';
+    bool ok = c->run();
+    kprintf("%s %-28s %s\n", ok ? "ok  " : "FAIL", c->name, selftest_why);
+    return ok;
+}
+
 unsigned selftest_run(const struct selftest_env *e)
 {
     env = e;
-    unsigned failed = 0, total = sizeof checks / sizeof checks[0];
-    for (unsigned i = 0; i < total; i++) {
-        why[0] = '\0';
-        bool ok = checks[i].run();
-        failed += !ok;
-        kprintf("%s %-28s %s\n", ok ? "ok  " : "FAIL", checks[i].name, why);
+    unsigned failed = 0, total = 0;
+    for (unsigned i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+        if (checks[i].run == check_timing && env->cpu_check_count) {
+            for (unsigned j = 0; j < env->cpu_check_count; j++, total++)
+                failed += !run_one(&env->cpu_checks[j]);
+            continue;
+        }
+        failed += !run_one(&checks[i]);
+        total++;
     }
     selftest_print_stats("at the end");
     kprintf("self-test: %u checks, %u failed\n", total, failed);

@@ -7,10 +7,12 @@
 #include "console.h"
 #include "platform.h"
 #include "selftest.h"
+#include "smp.h"
 #include "start.h"
 
 void demo_start(const char *variant, uint32_t magic, const void *info, struct selftest_env *env)
 {
+    smp_init_bsp(); /* the console and memshim_set_cpu_gs read the CPU number */
     console_init();
     kprintf("memshim demo kernel%s: image 0x%lx-0x%lx, identity-mapped to %lu GiB\n", variant,
             (uint64_t)(uintptr_t)__kernel_start, (uint64_t)(uintptr_t)__kernel_end,
@@ -30,8 +32,10 @@ void demo_start(const char *variant, uint32_t magic, const void *info, struct se
     kprintf("memshim_init_multiboot: %d (%s)\n", rc, memshim_strerror(rc));
     selftest_print_stats("after init");
 
-    env->init_rc = rc;
-    env->phys_limit = cfg.phys_limit;
-    env->ram_top = boot.ram_top;
-    env->usable_bytes = boot.usable_bytes;
+    *env = (struct selftest_env){
+        .init_rc = rc,
+        .phys_limit = cfg.phys_limit,
+        .ram_top = boot.ram_top,
+        .usable_bytes = boot.usable_bytes,
+    };
 }
