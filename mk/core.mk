@@ -33,7 +33,7 @@ test-lint: rust-target
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --features header -- -D warnings
 	$(CARGO) clippy -p memshim-bench --all-targets -- -D warnings
-	$(CARGO) clippy --release --target $(KTARGET) -- -D warnings
+	$(CARGO) clippy --release --target $(KTARGET) -p memshim -- -D warnings
 
 # Miri over the heap's pure-Rust tests (the C symbols are left out: Miri
 # provides its own malloc). About two minutes.

@@ -107,7 +107,9 @@ pub const fn describe(code: i32) -> &'static str {
         MEMSHIM_ERANGE => "address or length out of range\0",
         MEMSHIM_ENOTINIT => "frame manager not initialised\0",
         MEMSHIM_EREENTERED => "re-entrant call: memshim's lock is held by the caller\0",
-        MEMSHIM_EKERNEL => "kernel_start/kernel_end are not in usable RAM (physical addresses expected)\0",
+        MEMSHIM_EKERNEL => {
+            "kernel_start/kernel_end are not in usable RAM (physical addresses expected)\0"
+        }
         _ => "unknown memshim error code\0",
     }
 }

@@ -1533,8 +1533,12 @@ fn kernel_range_above_ram_is_refused() {
 fn kernel_range_outside_usable_ram_is_refused() {
     let ram = Ram::new(16 * MIB);
     let ranges = [(0, 0x9_F000), (MIB, 62 * MIB), (64 * MIB, 64 * MIB)]; // a hole at 63..64 MiB
-    // In the hole between two usable ranges, or across it.
-    for kernel in [(63 * MIB, 64 * MIB), (62 * MIB, 65 * MIB), (0xA_0000, 0x10_0000)] {
+                                                                         // In the hole between two usable ranges, or across it.
+    for kernel in [
+        (63 * MIB, 64 * MIB),
+        (62 * MIB, 65 * MIB),
+        (0xA_0000, 0x10_0000),
+    ] {
         assert_eq!(
             init_with(&ram, &ranges, kernel, 16 * MIB).err(),
             Some(Error::KernelRange),
@@ -1553,7 +1557,12 @@ fn kernel_range_outside_usable_ram_is_refused() {
 fn a_refused_kernel_range_writes_nothing() {
     let mut ram = Ram::new(16 * MIB);
     ram.put(0, &vec![0x5A; 16 * MIB as usize]);
-    let r = init_with(&ram, &[(MIB, 255 * MIB)], (4 * GIB, 4 * GIB + MIB), 16 * MIB);
+    let r = init_with(
+        &ram,
+        &[(MIB, 255 * MIB)],
+        (4 * GIB, 4 * GIB + MIB),
+        16 * MIB,
+    );
     assert_eq!(r.err(), Some(Error::KernelRange));
     // SAFETY: `ram` is 16 MiB of our own memory.
     let bytes = unsafe { std::slice::from_raw_parts(ram.ptr, ram.len) };
@@ -1575,9 +1584,9 @@ fn kernel_range_in_multiboot_maps_is_checked_too() {
     assert_eq!(r, Err(Error::KernelRange));
     assert!(!fm.is_initialised());
     let mut fm = FrameManager::new();
-    // SAFETY: as above.
     let mb2 = Mb2::new().mmap(24, &mb2_entries()).end();
     ram.put(MB2_AT, &mb2);
+    // SAFETY: as above.
     let r = unsafe { fm.init_multiboot(boot::MB2_MAGIC, ram.virt(MB2_AT), &cfg) };
     assert_eq!(r, Err(Error::KernelRange));
 }
