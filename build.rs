@@ -2,11 +2,12 @@
 //!
 //! * `MEMSHIM_ARENA_SIZE` (bytes, or with a K/M suffix; default 1M; 0 turns
 //!   the arena off) becomes `MEMSHIM_ARENA_BYTES` for `src/source/arena.rs`.
-//! * cbindgen generates the header into `$OUT_DIR/memshim.h`; `make header`
-//!   copies it to `include/memshim.h`, and a test fails when they differ.
+//! * With the `header` feature, cbindgen generates the header into
+//!   `$OUT_DIR/memshim.h`; `make header` copies it to `include/memshim.h`,
+//!   and a test (`make test-rust`) fails when they differ. Without it (the
+//!   default) the build has no dependencies.
 
 use std::env;
-use std::path::PathBuf;
 
 fn arena_bytes() -> u64 {
     const DEFAULT: u64 = 1 << 20;
@@ -34,7 +35,14 @@ fn main() {
     println!("cargo:rerun-if-env-changed=MEMSHIM_ARENA_SIZE");
     println!("cargo:rustc-env=MEMSHIM_ARENA_BYTES={}", arena_bytes());
     println!("cargo::rustc-check-cfg=cfg(memshim_no_std_decls, memshim_no_newlib_decls)");
+    #[cfg(feature = "header")]
+    header();
+}
 
+/// `$OUT_DIR/memshim.h` from the crate's source and cbindgen.toml.
+#[cfg(feature = "header")]
+fn header() {
+    use std::path::PathBuf;
     let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("memshim.h");
     println!("cargo:rerun-if-changed=cbindgen.toml");

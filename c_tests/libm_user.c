@@ -1,6 +1,6 @@
 /* Uses libm next to memshim: linked as `cc libm_user.c libmemshim.a -lm`,
  * sqrt and fmod must come from libm, not from compiler_builtins' copies
- * inside the archive (notes/linking.md). */
+ * inside the archive (scripts/finish-archive.sh localises those). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

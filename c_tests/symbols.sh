@@ -24,6 +24,12 @@ result() { # name status [detail]
         echo "FAIL $1${3:+: $3}"; failed=$((failed + 1)); fi
 }
 
+# Every artifact: C++'s replaceable global operator new/delete (src/ffi/cxx.rs).
+CXX_OPS="_Znwm _Znam _ZnwmSt11align_val_t _ZnamSt11align_val_t _ZnwmRKSt9nothrow_t _ZnamRKSt9nothrow_t
+     _ZnwmSt11align_val_tRKSt9nothrow_t _ZnamSt11align_val_tRKSt9nothrow_t
+     _ZdlPv _ZdaPv _ZdlPvm _ZdaPvm _ZdlPvSt11align_val_t _ZdaPvSt11align_val_t
+     _ZdlPvmSt11align_val_t _ZdaPvmSt11align_val_t _ZdlPvRKSt9nothrow_t _ZdaPvRKSt9nothrow_t
+     _ZdlPvSt11align_val_tRKSt9nothrow_t _ZdaPvSt11align_val_tRKSt9nothrow_t"
 STD="malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc
      pvalloc malloc_usable_size memcpy memmove memset memcmp bcmp bzero"
 NEWLIB="_malloc_r _free_r _calloc_r _realloc_r _memalign_r _malloc_usable_size_r"
@@ -69,10 +75,10 @@ else
 fi
 
 # ---- exports: exactly the contract ------------------------------------------
-check_exports() { # name expected-list actual-list
+check_exports() { # name expected-list actual-list (the C++ operators are always expected)
     local extra missing
-    extra=$(comm -13 <(words "$2") <(words "$3") | tr '\n' ' ')
-    missing=$(comm -23 <(words "$2") <(words "$3") | tr '\n' ' ')
+    extra=$(comm -13 <(words "$2 $CXX_OPS") <(words "$3") | tr '\n' ' ')
+    missing=$(comm -23 <(words "$2 $CXX_OPS") <(words "$3") | tr '\n' ' ')
     [ -z "$extra" ]; result "$1 exports nothing outside the contract" $? "extra: $extra"
     [ -z "$missing" ]; result "$1 exports every contract symbol" $? "missing: $missing"
 }
@@ -82,6 +88,13 @@ check_exports "host archive" "$STD $NEWLIB $MEMSHIM $HOST_MEMSHIM $GLIBC_EXTRAS"
     "$(nm -g --defined-only "$KERNEL" | awk 'NF == 3 {print $3}')"
 check_exports "libmemshim.so" "$STD $NEWLIB $MEMSHIM $HOST_MEMSHIM $GLIBC_EXTRAS" \
     "$(nm -D --defined-only "$SO" | awk 'NF == 3 {print $3}')"
+
+# The C++ names are the operators they claim to be (the Itanium ABI's
+# mangling, as c++filt reads it), twenty distinct forms.
+forms=$(for sym in $CXX_OPS; do c++filt "$sym"; done)
+bad=$(grep -vE '^operator (new|delete)(\[\])?\((void\*)?(, )?(unsigned long)?(, )?(std::align_val_t)?(, )?(std::nothrow_t const&)?\)$' <<<"$forms")
+[ -z "$bad" ] && [ "$(sort -u <<<"$forms" | wc -l)" = 20 ]
+result "the C++ exports demangle to 20 distinct operator new/delete forms" $? "$bad"
 
 # ---- the header ------------------------------------------------------------
 hdr() { # name compiler flags... -- source text

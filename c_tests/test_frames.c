@@ -505,3 +505,75 @@ TEST(frame_double_free_aborts_by_default)
     harness_run_child(double_free_default, NULL, &c);
     EXPECT_ABORT(&c, "double free", c.noted[0], c.noted[0]);
 }
+
+/* ---- the boot config is validated like the boot information ---------- */
+
+TEST(kernel_range_outside_usable_ram_is_refused)
+{
+    MEMSHIM_ONLY();
+    struct memshim_boot_config c = config();
+    struct memshim_range r[2] = {{0, 640 * 1024}, {MiB, 255 * MiB}};
+    /* A higher-half kernel's linked (virtual) addresses: the easy mistake. */
+    struct memshim_boot_config virt = c;
+    virt.kernel_start = 0xffffffff80100000ull;
+    virt.kernel_end = 0xffffffff8023f000ull;
+    CHECK(memshim_frames_init(r, 2, &virt) == MEMSHIM_EKERNEL);
+    /* Past the highest usable byte, and in the hole below 1 MiB. */
+    struct memshim_boot_config past = c;
+    past.kernel_start = 255 * MiB;
+    past.kernel_end = 256 * MiB + 1;
+    CHECK(memshim_frames_init(r, 2, &past) == MEMSHIM_EKERNEL);
+    struct memshim_boot_config hole = c;
+    hole.kernel_start = 640 * 1024;
+    hole.kernel_end = MiB;
+    CHECK(memshim_frames_init(r, 2, &hole) == MEMSHIM_EKERNEL);
+    CHECK(memshim_strerror(MEMSHIM_EKERNEL)[0] != 0);
+    CHECK(stats_now().frames_total == 0);
+    /* Nothing was initialised: the right range still works. */
+    CHECK(memshim_frames_init(r, 2, &c) == 0);
+}
+
+TEST(kernel_range_in_a_multiboot_map_is_checked)
+{
+    MEMSHIM_ONLY();
+    struct memshim_boot_config c = config();
+    c.kernel_start += 0xffffffff80000000ull;
+    c.kernel_end += 0xffffffff80000000ull;
+    /* mem_lower/mem_upper only: 640 KiB and 1 MiB .. 256 MiB. */
+    put32(MB1_INFO, 1);
+    put32(MB1_INFO + 4, 640);
+    put32(MB1_INFO + 8, 255 * 1024);
+    CHECK(memshim_init_multiboot(0x2BADB002, ram + MB1_INFO, &c) == MEMSHIM_EKERNEL);
+}
+
+struct dump_text {
+    char buf[4096];
+    size_t len;
+};
+
+static void dump_collect(void *ctx, const char *text, size_t len)
+{
+    struct dump_text *t = ctx;
+    size_t take = len < sizeof t->buf - 1 - t->len ? len : sizeof t->buf - 1 - t->len;
+    memcpy(t->buf + t->len, text, take);
+    t->len += take;
+    t->buf[t->len] = 0;
+}
+
+TEST(phys_limit_beyond_ram_is_clamped)
+{
+    MEMSHIM_ONLY();
+    /* 16 MiB of RAM, a 16 GiB limit (a kernel that copied the demo's). */
+    struct memshim_boot_config c = config();
+    c.phys_limit = 16 * GiB;
+    struct memshim_range r = {MiB, 15 * MiB};
+    REQUIRE(memshim_frames_init(&r, 1, &c) == 0);
+    static struct dump_text t;
+    memshim_dump(dump_collect, &t);
+    CHECKF(strstr(t.buf, "phys_limit 0x1000000") != NULL, "dump: %s", t.buf);
+    /* The heap still grows from frames below the (clamped) limit. */
+    void *p = malloc(4 * MiB);
+    CHECK(p != NULL);
+    free(p);
+    CHECK(memshim_check() == 0);
+}

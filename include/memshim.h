@@ -94,16 +94,27 @@
 #define MEMSHIM_EREENTERED -11
 
 /**
+ * `kernel_start`/`kernel_end` do not lie in usable RAM of the memory map
+ * (above its highest usable address, or in a hole): they must be the
+ * kernel image's *physical* range; a higher-half kernel subtracts its link
+ * base. Nothing was initialised.
+ */
+#define MEMSHIM_EKERNEL -12
+
+/**
  * Where the kernel is and how memshim reaches physical memory; passed to
  * `memshim_init_multiboot` and `memshim_frames_init`.
  */
 struct memshim_boot_config {
   /**
-   * Physical start of the kernel image (reserved with `kernel_end`).
+   * Physical start of the kernel image (reserved with `kernel_end`). It
+   * must lie in usable RAM of the memory map (else `MEMSHIM_EKERNEL`);
+   * a higher-half kernel passes its link address minus its link base.
    */
   uint64_t kernel_start;
   /**
-   * Physical end (exclusive) of the kernel image.
+   * Physical end (exclusive) of the kernel image; equal to
+   * `kernel_start` (e.g. both 0) when there is nothing to reserve.
    */
   uint64_t kernel_end;
   /**
@@ -111,8 +122,11 @@ struct memshim_boot_config {
    */
   uint64_t phys_offset;
   /**
-   * memshim touches physical memory only below this: its bitmap and the
-   * heap's frames (0: no limit). Frames above it are still handed out.
+   * The end of the physical memory the kernel has mapped at
+   * `phys_offset`: memshim touches physical memory only below this (its
+   * bitmap and the heap's frames; 0: no limit). Past the end of RAM it is
+   * clamped to the end of RAM. memshim cannot check the mapping itself.
+   * Frames above it are still handed out.
    */
   uint64_t phys_limit;
 };
@@ -213,7 +227,14 @@ extern "C" {
  * `MEMSHIM_ENOMMAP` (neither a memory map nor
  * mem_lower/mem_upper), `MEMSHIM_ERANGE` (a structure lies above
  * `phys_limit`), `MEMSHIM_ENOMEM` (no usable RAM above 1 MiB, or no room
- * for the bitmap), `MEMSHIM_EALREADY`.
+ * for the bitmap), `MEMSHIM_EKERNEL` (`kernel_start..kernel_end` is not
+ * inside usable RAM of the map: above its highest usable address — a
+ * higher-half kernel's virtual addresses — or in a hole; an empty range,
+ * such as 0..0, reserves nothing and is accepted), `MEMSHIM_EALREADY`.
+ * A `phys_limit` beyond the end of usable RAM is clamped to it (the
+ * clamped value is what `memshim_dump` shows). memshim cannot see the
+ * page tables: that physical memory below `phys_limit` really is mapped
+ * at `phys_offset` is the caller's promise.
  *
  * # Safety
  * `boot_info` must be NULL or readable (52 bytes for Multiboot 1, 88 with
@@ -229,8 +250,10 @@ int memshim_init_multiboot(uint32_t magic,
  * Starts the frame manager from `count` usable physical ranges (any
  * order; touching and overlapping ranges merged when placing the bitmap;
  * partial pages of each range dropped; RAM at or above 1 TiB ignored) — for UEFI or Limine loaders and tests.
- * Same reservations (minus the boot information) and codes as
- * `memshim_init_multiboot`; NULL `usable`, `count` above 4096,
+ * Same reservations (minus the boot information), checks and codes as
+ * `memshim_init_multiboot` (the kernel range must lie inside the listed
+ * ranges: a loader that lists the kernel's memory apart from the usable
+ * ranges, as Limine does, passes 0..0); NULL `usable`, `count` above 4096,
  * and NULL `cfg` give `MEMSHIM_EINVAL`, a range that wraps `MEMSHIM_ERANGE`.
  *
  * # Safety

@@ -14,9 +14,9 @@ void demo_start(const char *variant, uint32_t magic, const void *info, struct se
 {
     smp_init_bsp(); /* the console and memshim_set_cpu_gs read the CPU number */
     console_init();
-    kprintf("memshim demo kernel%s: image 0x%lx-0x%lx, identity-mapped to %lu GiB\n", variant,
-            (uint64_t)(uintptr_t)__kernel_start, (uint64_t)(uintptr_t)__kernel_end,
-            boot_mapped_limit >> 30);
+    kprintf("memshim demo kernel%s: image 0x%lx-0x%lx, identity-mapped to %lu GiB: phys_limit 0x%lx\n",
+            variant, (uint64_t)(uintptr_t)__kernel_start, (uint64_t)(uintptr_t)__kernel_end,
+            boot_mapped_limit >> 30, boot_mapped_limit);
     memshim_set_panic_handler(selftest_panic_handler, NULL);
 
     struct boot_summary boot;

@@ -9,13 +9,22 @@
 #   cargo-fuzz   cargo-fuzz (cargo install, about a minute) for the nightly toolchain
 #   heap-bench   valgrind (cachegrind), mimalloc and jemalloc (Debian's libmimalloc-dev,
 #                libjemalloc-dev) for make bench-heap
+#   clang        clang and ld.lld (the kernel linked with LLVM's tools)
+#   cxx          g++ (the C++ operator new/delete test)
 set -euo pipefail
 
+# apt-get's own lines (what it fetches, unpacks and sets up) are the
+# progress; the first try may fail on a stale package list, then the list is
+# refreshed once and the install repeated.
 apt_install() {
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-        echo "ensure-tools: installing $* with apt-get" >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 ||
-            { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; }
+        echo "ensure-tools: installing the Debian packages $* with apt-get (their dependencies too; this can take a minute or two)" >&2
+        local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o Dpkg::Use-Pty=0)
+        "${apt[@]}" install -y "$@" >&2 || {
+            echo "ensure-tools: refreshing the package list (apt-get update), then trying again" >&2
+            "${apt[@]}" update >&2 && "${apt[@]}" install -y "$@" >&2
+        }
+        echo "ensure-tools: installed $*" >&2
     else
         echo "ensure-tools: missing: $*. Install the Debian/Ubuntu packages '$*' (or your system's equivalent) and run again." >&2
         exit 1
@@ -41,7 +50,12 @@ for what in "$@"; do
             echo "ensure-tools: the nightly toolchain is missing (rustup toolchain install nightly)" >&2; exit 1
         fi
         rustup component list --toolchain nightly --installed | grep -q '^miri' ||
-            rustup component add miri rust-src --toolchain nightly ;;
+            { echo "ensure-tools: adding Miri and rust-src to the nightly toolchain with rustup" >&2
+              rustup component add miri rust-src --toolchain nightly; } ;;
+    clang)
+        { command -v clang >/dev/null && command -v ld.lld >/dev/null; } || apt_install clang lld ;;
+    cxx)
+        command -v g++ >/dev/null || apt_install g++ ;;
     cargo-fuzz)
         if ! rustup toolchain list | grep -q '^nightly'; then
             echo "ensure-tools: the nightly toolchain is missing (rustup toolchain install nightly)" >&2; exit 1

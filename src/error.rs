@@ -29,6 +29,11 @@ pub const MEMSHIM_ENOTINIT: i32 = -10;
 /// interrupt, NMI, fault or signal handler, or a hook): the call did
 /// nothing (the re-entry was also reported through the panic handler).
 pub const MEMSHIM_EREENTERED: i32 = -11;
+/// `kernel_start`/`kernel_end` do not lie in usable RAM of the memory map
+/// (above its highest usable address, or in a hole): they must be the
+/// kernel image's *physical* range; a higher-half kernel subtracts its link
+/// base. Nothing was initialised.
+pub const MEMSHIM_EKERNEL: i32 = -12;
 
 /// Typed form of the `MEMSHIM_E*` codes for the Rust API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +60,8 @@ pub enum Error {
     NotInitialised,
     /// See [`MEMSHIM_EREENTERED`].
     Reentered,
+    /// See [`MEMSHIM_EKERNEL`].
+    KernelRange,
 }
 
 impl Error {
@@ -72,6 +79,7 @@ impl Error {
             Error::Range => MEMSHIM_ERANGE,
             Error::NotInitialised => MEMSHIM_ENOTINIT,
             Error::Reentered => MEMSHIM_EREENTERED,
+            Error::KernelRange => MEMSHIM_EKERNEL,
         }
     }
 }
@@ -99,6 +107,9 @@ pub const fn describe(code: i32) -> &'static str {
         MEMSHIM_ERANGE => "address or length out of range\0",
         MEMSHIM_ENOTINIT => "frame manager not initialised\0",
         MEMSHIM_EREENTERED => "re-entrant call: memshim's lock is held by the caller\0",
+        MEMSHIM_EKERNEL => {
+            "kernel_start/kernel_end are not in usable RAM (physical addresses expected)\0"
+        }
         _ => "unknown memshim error code\0",
     }
 }
@@ -121,6 +132,7 @@ mod tests {
             Error::Range,
             Error::NotInitialised,
             Error::Reentered,
+            Error::KernelRange,
         ];
         for (i, a) in all.iter().enumerate() {
             assert!(a.code() < 0);

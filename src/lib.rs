@@ -3,13 +3,74 @@
 //! The library gives a C kernel (or any program without a usable libc)
 //! `malloc` and friends, the `mem*` functions, a bounded-time heap and a
 //! physical frame manager. Rust users get the heap as a `GlobalAlloc`
-//! ([`MemShim`]) and, with default features off, no C symbols and no
-//! `#[panic_handler]` forced on them.
+//! ([`MemShim`]), the frame manager as an `x86_64` crate frame allocator
+//! ([`frames::GlobalFrames`]; the `x86_64` version it implements is
+//! re-exported as [`memshim::x86_64`](x86_64)), and no `#[panic_handler]`
+//! forced on them.
+//!
+//! Features: `c-api` (default) also exports the C symbols (`malloc`,
+//! `memcpy`, `memshim_*`): a Rust kernel keeps it, a hosted program turns
+//! default features off so it keeps its libc's allocator. `header` runs
+//! cbindgen in the build script (only `make header` and the header test
+//! need it; without it the crate has no build dependencies).
+//!
+//! # A Rust kernel
+//!
+//! The heap works before any call, from a static arena; one call with the
+//! boot loader's EAX and EBX starts the frame manager, and the heap grows
+//! from frames from then on:
+//!
+//! ```no_run
+//! extern crate alloc;
+//! use memshim::types::memshim_boot_config;
+//!
+//! #[global_allocator]
+//! static HEAP: memshim::MemShim = memshim::MemShim;
+//!
+//! /// Called by the boot code with the Multiboot magic and information.
+//! fn kmain(magic: u32, info: *const u8, kernel: core::ops::Range<u64>) {
+//!     let cfg = memshim_boot_config {
+//!         kernel_start: kernel.start, // physical
+//!         kernel_end: kernel.end,
+//!         phys_offset: 0,       // virtual = physical + phys_offset
+//!         phys_limit: 1 << 30,  // the end of what the page tables map
+//!     };
+//!     // SAFETY: `info` is the boot loader's structure and physical memory
+//!     // below 1 GiB is mapped writable at offset 0.
+//!     if let Err(e) = unsafe { memshim::frames::global::init_multiboot(magic, info, &cfg) } {
+//!         panic!("memshim: {e:?} (code {})", e.code());
+//!     }
+//!     let v: alloc::vec::Vec<u64> = (0..1000).collect(); // from memshim's heap
+//!     assert_eq!(v.len(), 1000);
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! A full `no_std` example that builds for `x86_64-unknown-none` is
+//! `examples/rust-kernel/` in the repository.
+//!
+//! # Counters and checks
+//!
+//! ```
+//! use core::alloc::{GlobalAlloc, Layout};
+//!
+//! let layout = Layout::from_size_align(100, 16).unwrap();
+//! // SAFETY: the layout's size is not zero.
+//! let p = unsafe { memshim::MemShim.alloc(layout) };
+//! assert!(!p.is_null());
+//! assert!(memshim::stats().live_allocations >= 1);
+//! assert_eq!(memshim::check(), 0); // problems found: none
+//! let mut text = String::new();
+//! memshim::dump(&mut |s| text.push_str(s));
+//! assert!(text.contains("heap:"));
+//! // SAFETY: allocated above with this layout.
+//! unsafe { memshim::MemShim.dealloc(p, layout) };
+//! ```
 //!
 //! Map: [`heap`] (the allocator), [`source`] (where heap memory comes from),
 //! [`frames`] (physical frames and boot memory maps), [`mem`] (memory
-//! functions), `ffi` (C symbols), [`sync`] (the lock), [`panic`] (fault
-//! reports).
+//! functions), `ffi` (C symbols), [`sync`] (the lock), [`panic`](mod@panic)
+//! (fault reports).
 
 #![cfg_attr(not(test), no_std)]
 // The memory functions must never be compiled into calls to themselves.
@@ -34,6 +95,11 @@ pub mod types;
 
 pub use error::Error;
 pub use global::MemShim;
+/// The `x86_64` crate (0.15) whose `FrameAllocator<Size4KiB>` and
+/// `FrameDeallocator<Size4KiB>` [`frames::GlobalFrames`] implements: use
+/// these paths (`memshim::x86_64::structures::paging::...`) so the trait
+/// versions match whatever `x86_64` your own crate depends on.
+pub use x86_64;
 
 use core::fmt::{self, Write};
 
@@ -121,7 +187,10 @@ impl<const N: usize> Write for FixedText<N> {
 
 #[cfg(test)]
 mod header_tests {
-    /// The committed header is what cbindgen makes of the current source.
+    /// The committed header is what cbindgen makes of the current source
+    /// (cbindgen runs in build.rs with the `header` feature, which `make
+    /// test-rust` turns on).
+    #[cfg(feature = "header")]
     #[test]
     fn committed_header_matches_the_source() {
         let generated = include_str!(concat!(env!("OUT_DIR"), "/memshim.h"));

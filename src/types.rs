@@ -38,14 +38,20 @@ pub struct memshim_stats {
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct memshim_boot_config {
-    /// Physical start of the kernel image (reserved with `kernel_end`).
+    /// Physical start of the kernel image (reserved with `kernel_end`). It
+    /// must lie in usable RAM of the memory map (else `MEMSHIM_EKERNEL`);
+    /// a higher-half kernel passes its link address minus its link base.
     pub kernel_start: u64,
-    /// Physical end (exclusive) of the kernel image.
+    /// Physical end (exclusive) of the kernel image; equal to
+    /// `kernel_start` (e.g. both 0) when there is nothing to reserve.
     pub kernel_end: u64,
     /// virtual = physical + phys_offset (0: identity-mapped). Page-aligned.
     pub phys_offset: u64,
-    /// memshim touches physical memory only below this: its bitmap and the
-    /// heap's frames (0: no limit). Frames above it are still handed out.
+    /// The end of the physical memory the kernel has mapped at
+    /// `phys_offset`: memshim touches physical memory only below this (its
+    /// bitmap and the heap's frames; 0: no limit). Past the end of RAM it is
+    /// clamped to the end of RAM. memshim cannot check the mapping itself.
+    /// Frames above it are still handed out.
     pub phys_limit: u64,
 }
 

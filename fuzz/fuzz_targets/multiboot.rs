@@ -154,12 +154,17 @@ fn decode(data: &[u8]) -> Case<'_> {
     };
     let limit = (RAM_BYTES - usize::from(inp.u8()) * 16 * 1024) as u64;
     // Mostly a kernel start and length; with bit 4, any end (end < start
-    // is refused as Invalid).
+    // is refused as Invalid); with bit 5, anywhere in 4 GiB (mostly outside
+    // usable RAM: refused as KernelRange), else inside the first 64 MiB,
+    // where the maps' usable RAM usually is.
     let (ks, ke) = (inp.u32(), inp.u32());
+    let ks = if mode & 32 != 0 { ks } else { ks % (64 << 20) };
     let ke = if mode & 16 != 0 {
         u64::from(ke)
-    } else {
+    } else if mode & 32 != 0 {
         u64::from(ks) + u64::from(ke)
+    } else {
+        u64::from(ks) + u64::from(ke % (4 << 20))
     };
     let struct_seed = inp.u32() as usize;
     let image_at = (usize::from(inp.u16()) * FRAME % RAM_BYTES) as u64;

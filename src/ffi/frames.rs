@@ -39,7 +39,14 @@ unsafe fn config(cfg: *const memshim_boot_config) -> Result<memshim_boot_config,
 /// `MEMSHIM_ENOMMAP` (neither a memory map nor
 /// mem_lower/mem_upper), `MEMSHIM_ERANGE` (a structure lies above
 /// `phys_limit`), `MEMSHIM_ENOMEM` (no usable RAM above 1 MiB, or no room
-/// for the bitmap), `MEMSHIM_EALREADY`.
+/// for the bitmap), `MEMSHIM_EKERNEL` (`kernel_start..kernel_end` is not
+/// inside usable RAM of the map: above its highest usable address — a
+/// higher-half kernel's virtual addresses — or in a hole; an empty range,
+/// such as 0..0, reserves nothing and is accepted), `MEMSHIM_EALREADY`.
+/// A `phys_limit` beyond the end of usable RAM is clamped to it (the
+/// clamped value is what `memshim_dump` shows). memshim cannot see the
+/// page tables: that physical memory below `phys_limit` really is mapped
+/// at `phys_offset` is the caller's promise.
 ///
 /// # Safety
 /// `boot_info` must be NULL or readable (52 bytes for Multiboot 1, 88 with
@@ -62,8 +69,10 @@ pub unsafe extern "C" fn memshim_init_multiboot(
 /// Starts the frame manager from `count` usable physical ranges (any
 /// order; touching and overlapping ranges merged when placing the bitmap;
 /// partial pages of each range dropped; RAM at or above 1 TiB ignored) — for UEFI or Limine loaders and tests.
-/// Same reservations (minus the boot information) and codes as
-/// `memshim_init_multiboot`; NULL `usable`, `count` above 4096,
+/// Same reservations (minus the boot information), checks and codes as
+/// `memshim_init_multiboot` (the kernel range must lie inside the listed
+/// ranges: a loader that lists the kernel's memory apart from the usable
+/// ranges, as Limine does, passes 0..0); NULL `usable`, `count` above 4096,
 /// and NULL `cfg` give `MEMSHIM_EINVAL`, a range that wraps `MEMSHIM_ERANGE`.
 ///
 /// # Safety

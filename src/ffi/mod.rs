@@ -7,6 +7,9 @@
 //! `#if !defined(MEMSHIM_NO_STD_DECLS)` guard in the header, which hosted C++
 //! (whose `<cstdlib>` declares them `noexcept`) defines automatically.
 
+/// C++ names: declared by `<new>`, not by memshim.h.
+/// cbindgen:ignore
+pub mod cxx;
 pub mod frames;
 #[cfg(target_os = "linux")]
 pub mod glibc;

@@ -11,7 +11,7 @@
 //! level, never a walk over the bitmap.
 //!
 //! Contiguous searches use a second index over the same words, the
-//! free-run tree of [`super::runs`].
+//! free-run tree of `runs`.
 //!
 //! All words live in one caller-provided block of memory (placed in RAM by
 //! the frame manager), laid out as: level 0, level 1, ..., the reserved and

@@ -149,7 +149,7 @@ unsafe fn caller_bytes<'a>(p: *const u8, len: u64) -> Result<&'a [u8], Error> {
 pub struct Ranges<'a>(&'a [memshim_range]);
 
 impl<'a> Ranges<'a> {
-    /// Accepts up to [`MAX_ENTRIES`] ranges whose ends do not wrap.
+    /// Accepts up to `MAX_ENTRIES` (4096) ranges whose ends do not wrap.
     pub fn new(list: &'a [memshim_range]) -> Result<Self, Error> {
         if list.len() > MAX_ENTRIES {
             return Err(Error::Invalid);

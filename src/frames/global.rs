@@ -10,7 +10,27 @@ use x86_64::structures::paging::{FrameAllocator, FrameDeallocator, PhysFrame, Si
 use x86_64::PhysAddr;
 
 /// Starts the global frame manager from Multiboot 1 or 2 boot information;
-/// from then on the heap also grows from frames.
+/// from then on the heap also grows from frames. The Rust form of
+/// `memshim_init_multiboot` (the same checks; `Error::code` gives its C
+/// code): `magic` is EAX at entry, `info` the information's virtual
+/// address (physical + `phys_offset`).
+///
+/// ```no_run
+/// use memshim::types::memshim_boot_config;
+///
+/// fn start(magic: u32, info: *const u8) -> Result<(), memshim::Error> {
+///     let cfg = memshim_boot_config {
+///         kernel_start: 0x10_0000, // physical range of the kernel image
+///         kernel_end: 0x24_0000,
+///         phys_offset: 0,
+///         phys_limit: 1 << 30, // the end of the identity map
+///     };
+///     // SAFETY: `info` is what the boot loader passed, physical memory
+///     // below 1 GiB is mapped at 0, and usable RAM is free for memshim.
+///     unsafe { memshim::frames::global::init_multiboot(magic, info, &cfg) }
+/// }
+/// # fn main() {}
+/// ```
 ///
 /// # Safety
 /// As for [`super::FrameManager::init_multiboot`].
@@ -92,11 +112,28 @@ pub fn reserve(phys: u64, len: u64) -> Result<(), Error> {
     state::with(|s| s.frames.reserve(phys, len)).unwrap_or(Err(Error::Reentered))
 }
 
-/// The global frame manager as an `x86_64` crate frame allocator, for
-/// building page tables:
+/// The global frame manager as an `x86_64` crate (0.15, re-exported as
+/// [`crate::x86_64`]) frame allocator, for building page tables once the
+/// frame manager is initialised ([`init_multiboot`] or [`init_ranges`], or
+/// the C call). Before that it has no frames to give.
 ///
-/// ```ignore
-/// mapper.map_to(page, frame, flags, &mut memshim::frames::GlobalFrames)
+/// ```no_run
+/// use memshim::frames::GlobalFrames;
+/// use memshim::x86_64::structures::paging::{
+///     FrameAllocator, Mapper, OffsetPageTable, Page, PageTableFlags, Size4KiB,
+/// };
+/// use memshim::x86_64::VirtAddr;
+///
+/// fn map_one(mapper: &mut OffsetPageTable<'_>, at: VirtAddr) {
+///     let frame = GlobalFrames.allocate_frame().expect("out of frames");
+///     let page = Page::<Size4KiB>::containing_address(at);
+///     let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
+///     // SAFETY: the frame is fresh and the page was unmapped.
+///     unsafe { mapper.map_to(page, frame, flags, &mut GlobalFrames) }
+///         .expect("map_to")
+///         .flush();
+/// }
+/// # fn main() {}
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GlobalFrames;

@@ -146,7 +146,43 @@ impl Table {
     }
 }
 
-/// The frame manager. Inactive until initialised.
+/// The frame manager. Inactive until initialised. The global one (what
+/// the C functions and [`GlobalFrames`] use) lives inside memshim's lock
+/// (see [`global`]); a local one is for tests and special cases.
+///
+/// On a host, a buffer can play physical RAM (`phys_offset` = its
+/// address):
+///
+/// ```
+/// use memshim::frames::FrameManager;
+/// use memshim::types::{memshim_boot_config, memshim_range};
+///
+/// const MIB: u64 = 1 << 20;
+/// let layout = std::alloc::Layout::from_size_align(16 << 20, 4096).unwrap();
+/// // SAFETY: non-zero size; the buffer outlives the manager below.
+/// let ram = unsafe { std::alloc::alloc_zeroed(layout) };
+/// assert!(!ram.is_null());
+/// let cfg = memshim_boot_config {
+///     kernel_start: MIB,      // physical 1..2 MiB: "the kernel"
+///     kernel_end: 2 * MIB,
+///     phys_offset: ram as u64, // virtual = physical + phys_offset
+///     phys_limit: 16 * MIB,    // the buffer's end
+/// };
+/// let usable = [memshim_range { base: MIB, length: 15 * MIB }];
+/// let mut fm = FrameManager::new();
+/// // SAFETY: the buffer is 16 MiB of our own memory, mapped at `ram`.
+/// unsafe { fm.init_ranges(&usable, &cfg) }.unwrap();
+/// let frame = fm.alloc().unwrap();
+/// assert!(frame >= 2 * MIB && frame % 4096 == 0);
+/// let dma = fm.alloc_contiguous(16, 64 << 10, 16 * MIB).unwrap();
+/// assert_eq!(dma % (64 << 10), 0);
+/// fm.free(frame).unwrap();
+/// fm.free_contiguous(dma, 16).unwrap();
+/// assert_eq!(fm.check(), 0);
+/// drop(fm);
+/// // SAFETY: allocated above with this layout; the manager is gone.
+/// unsafe { std::alloc::dealloc(ram, layout) };
+/// ```
 pub struct FrameManager {
     table: Option<Table>,
     phys: Phys,
@@ -241,8 +277,6 @@ impl FrameManager {
         if top <= LOW {
             return Err(Error::NoMemory);
         }
-        let shape = Shape::new(top).ok_or(Error::Range)?;
-        let bytes = shape.bytes().next_multiple_of(FRAME);
         let usable = |f: &mut dyn FnMut(u64, u64)| {
             map.entries(&mut |base, len, usable| {
                 if usable {
@@ -250,6 +284,23 @@ impl FrameManager {
                 }
             })
         };
+        // The kernel image is physical RAM the boot loader loaded it into:
+        // a range above the top of RAM or in a hole is a virtual address
+        // (or garbage), and reserving it would protect nothing.
+        if cfg.kernel_end > cfg.kernel_start
+            && !place::covers(&usable, cfg.kernel_start, cfg.kernel_end)
+        {
+            return Err(Error::KernelRange);
+        }
+        // Nothing above the end of RAM is ever touched: a limit past it
+        // (a 16 GiB map on a 256 MiB machine) is stored, and reported, as
+        // the end of RAM.
+        let phys = Phys {
+            limit: phys.limit.min(top * FRAME),
+            ..phys
+        };
+        let shape = Shape::new(top).ok_or(Error::Range)?;
+        let bytes = shape.bytes().next_multiple_of(FRAME);
         let blocked = |f: &mut dyn FnMut(u64, u64)| forbidden(map, cfg, f);
         let at = lowest_gap(&usable, &blocked, bytes, phys.limit, (FRAME, HIGH * FRAME))
             .ok_or(Error::NoMemory)?;

@@ -102,6 +102,14 @@ fn regions(ranges: impl Iterator<Item = (u64, u64)>) -> impl Iterator<Item = (u6
     })
 }
 
+/// Whether `[start, end)` lies inside one region of the walk's ranges
+/// (touching and overlapping ranges count as one).
+pub(super) fn covers(usable: &Walk<'_>, start: u64, end: u64) -> bool {
+    regions(Ascending::new(usable))
+        .take_while(|&(s, _)| s <= start)
+        .any(|(s, e)| s <= start && end <= e)
+}
+
 /// The lowest `frame`-aligned start of `bytes` inside a usable region,
 /// below `limit`, overlapping no forbidden range: the lowest at or above
 /// `high` if there is one, else the lowest.
@@ -180,6 +188,18 @@ mod tests {
         let walk = list(&[(30, 40), (0, 10), (10, 20), (15, 18), (40, 41), (50, 60)]);
         let got: Vec<_> = regions(Ascending::new(&walk)).collect();
         assert_eq!(got, [(0, 20), (30, 41), (50, 60)]);
+    }
+
+    #[test]
+    fn covers_needs_one_region() {
+        let walk = list(&[(30, 40), (0, 10), (10, 20), (50, 60)]);
+        assert!(covers(&walk, 0, 20), "touching ranges are one region");
+        assert!(covers(&walk, 5, 15));
+        assert!(covers(&walk, 30, 40));
+        assert!(!covers(&walk, 15, 35), "across a hole");
+        assert!(!covers(&walk, 55, 61), "past the end");
+        assert!(!covers(&walk, 70, 80), "above everything");
+        assert!(!covers(&walk, 20, 25), "in a hole");
     }
 
     #[test]

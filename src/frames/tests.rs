@@ -1482,3 +1482,130 @@ fn heap_runs_are_not_capped_and_bad_releases_are_refused() {
     assert!(fm.heap_grow(run).is_some());
     assert_eq!(fm.check(), 0);
 }
+
+// ---------------------------------------------------------------------------
+// The boot config is validated like the boot information
+
+/// A manager from `ranges` with the kernel at `kernel` and `phys_limit`
+/// `limit` (the rest of `ram.cfg()`).
+fn init_with(
+    ram: &Ram,
+    ranges: &[(u64, u64)],
+    kernel: (u64, u64),
+    limit: u64,
+) -> Result<FrameManager, Error> {
+    let list: Vec<memshim_range> = ranges
+        .iter()
+        .map(|&(base, length)| memshim_range { base, length })
+        .collect();
+    let cfg = memshim_boot_config {
+        kernel_start: kernel.0,
+        kernel_end: kernel.1,
+        phys_limit: limit,
+        ..ram.cfg()
+    };
+    let mut fm = FrameManager::new();
+    // SAFETY: `ram` plays the RAM below phys_limit and outlives `fm`.
+    unsafe { fm.init_ranges(&list, &cfg) }.map(|()| fm)
+}
+
+#[test]
+fn kernel_range_above_ram_is_refused() {
+    let ram = Ram::new(16 * MIB);
+    let ranges = [(0, 0x9_F000), (MIB, 255 * MIB)];
+    // A higher-half kernel's linked (virtual) addresses.
+    let high = (0xFFFF_FFFF_8010_0000, 0xFFFF_FFFF_8023_F000);
+    assert_eq!(
+        init_with(&ram, &ranges, high, 16 * MIB).err(),
+        Some(Error::KernelRange)
+    );
+    // Just past the highest usable byte.
+    assert_eq!(
+        init_with(&ram, &ranges, (255 * MIB, 256 * MIB + 1), 16 * MIB).err(),
+        Some(Error::KernelRange)
+    );
+    // The last byte of RAM is fine.
+    assert!(init_with(&ram, &ranges, (255 * MIB, 256 * MIB), 16 * MIB).is_ok());
+    assert_eq!(Error::KernelRange.code(), crate::error::MEMSHIM_EKERNEL);
+}
+
+#[test]
+fn kernel_range_outside_usable_ram_is_refused() {
+    let ram = Ram::new(16 * MIB);
+    let ranges = [(0, 0x9_F000), (MIB, 62 * MIB), (64 * MIB, 64 * MIB)]; // a hole at 63..64 MiB
+                                                                         // In the hole between two usable ranges, or across it.
+    for kernel in [
+        (63 * MIB, 64 * MIB),
+        (62 * MIB, 65 * MIB),
+        (0xA_0000, 0x10_0000),
+    ] {
+        assert_eq!(
+            init_with(&ram, &ranges, kernel, 16 * MIB).err(),
+            Some(Error::KernelRange),
+            "kernel at {kernel:x?}"
+        );
+    }
+    // Touching usable ranges count as one region.
+    let touching = [(MIB, 3 * MIB), (4 * MIB, 60 * MIB), (3 * MIB, MIB)];
+    assert!(init_with(&ram, &touching, (2 * MIB, 5 * MIB), 16 * MIB).is_ok());
+    // An empty range reserves nothing and is accepted anywhere (0..0:
+    // a loader whose usable list already leaves the kernel out).
+    assert!(init_with(&ram, &ranges, (0, 0), 16 * MIB).is_ok());
+}
+
+#[test]
+fn a_refused_kernel_range_writes_nothing() {
+    let mut ram = Ram::new(16 * MIB);
+    ram.put(0, &vec![0x5A; 16 * MIB as usize]);
+    let r = init_with(
+        &ram,
+        &[(MIB, 255 * MIB)],
+        (4 * GIB, 4 * GIB + MIB),
+        16 * MIB,
+    );
+    assert_eq!(r.err(), Some(Error::KernelRange));
+    // SAFETY: `ram` is 16 MiB of our own memory.
+    let bytes = unsafe { std::slice::from_raw_parts(ram.ptr, ram.len) };
+    assert!(bytes.iter().all(|&b| b == 0x5A));
+}
+
+#[test]
+fn kernel_range_in_multiboot_maps_is_checked_too() {
+    let (mut ram, info) = mb1_fixture();
+    ram.put(INFO, &info.bytes());
+    let cfg = memshim_boot_config {
+        kernel_start: 0xFFFF_FFFF_8010_0000,
+        kernel_end: 0xFFFF_FFFF_8020_0000,
+        ..ram.cfg()
+    };
+    let mut fm = FrameManager::new();
+    // SAFETY: the structure lives in `ram`, which outlives `fm`.
+    let r = unsafe { fm.init_multiboot(boot::MB1_MAGIC, ram.virt(INFO), &cfg) };
+    assert_eq!(r, Err(Error::KernelRange));
+    assert!(!fm.is_initialised());
+    let mut fm = FrameManager::new();
+    let mb2 = Mb2::new().mmap(24, &mb2_entries()).end();
+    ram.put(MB2_AT, &mb2);
+    // SAFETY: as above.
+    let r = unsafe { fm.init_multiboot(boot::MB2_MAGIC, ram.virt(MB2_AT), &cfg) };
+    assert_eq!(r, Err(Error::KernelRange));
+}
+
+#[test]
+fn phys_limit_beyond_ram_is_clamped_to_its_end() {
+    let ram = Ram::new(16 * MIB);
+    let mut text = String::new();
+    // 16 MiB of RAM (all reachable) and a limit of 16 GiB: stored as 16 MiB.
+    let fm = init_with(&ram, &[(MIB, 15 * MIB)], (MIB, 2 * MIB), 16 * GIB).unwrap();
+    assert_eq!(fm.phys.limit, 16 * MIB);
+    fm.dump(&mut text).unwrap();
+    assert!(text.contains("phys_limit 0x1000000"), "{text}");
+    assert_eq!(fm.virt_of(16 * MIB), None, "nothing above the end of RAM");
+    assert!(fm.virt_of(16 * MIB - FRAME).is_some());
+    // 0 (no limit) is clamped the same way.
+    let fm = init_with(&ram, &[(MIB, 15 * MIB)], (MIB, 2 * MIB), 0).unwrap();
+    assert_eq!(fm.phys.limit, 16 * MIB);
+    // A limit below the end of RAM stays as given.
+    let fm = init_with(&ram, &[(MIB, 255 * MIB)], (MIB, 2 * MIB), 16 * MIB).unwrap();
+    assert_eq!(fm.phys.limit, 16 * MIB);
+}

@@ -1,16 +1,16 @@
 //! The byte allocator: a lock-free small-object front end over a TLSF
 //! back end, with every piece of steering metadata out of band.
 //!
-//! * [`class`]: size classes up to [`SMALL_MAX`] bytes.
-//! * [`slab`]: page runs of equal objects, with allocation bitmaps kept in
+//! * `class`: size classes up to [`SMALL_MAX`] bytes.
+//! * `slab`: page runs of equal objects, with allocation bitmaps kept in
 //!   descriptors outside user memory.
 //! * [`cache`]: per-thread / per-CPU caches owning slabs: a hit takes no
 //!   atomic instruction and no lock; frees from elsewhere are one atomic OR.
-//! * [`tlsf`]: the back end for larger blocks and the memory slabs are cut
+//! * `tlsf`: the back end for larger blocks and the memory slabs are cut
 //!   from, with boundary tags validated against their span before use.
-//! * [`spans`]: the record of the memory the heap holds; [`pagemap`]: the
+//! * `spans`: the record of the memory the heap holds; `pagemap`: the
 //!   O(1) map from any address to the span or slab that owns it;
-//!   [`meta`]: the out-of-band pages those records live in.
+//!   `meta`: the out-of-band pages those records live in.
 //!
 //! [`Heap`] is everything behind the heap lock (the back end, the heap's own
 //! slabs and the registry of caches); `crate::state` wraps it in the global

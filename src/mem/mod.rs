@@ -7,7 +7,7 @@
 //!
 //! * up to 64 bytes: two overlapping loads from each end, stored after all
 //!   loads, so memcpy and memmove share one branch-light path;
-//! * up to [`COPY_REP_MIN`] / [`SET_REP_MIN`]: a 32-byte register loop whose
+//! * up to `COPY_REP_MIN` / `SET_REP_MIN`: a 32-byte register loop whose
 //!   last 32 bytes are loaded before the loop and stored after it;
 //! * above: `rep movsb`/`rep stosb` when CPUID reports ERMS or FSRM (checked
 //!   once, see [`cpu`]), otherwise a `rep movsq`/`rep stosq` body between
@@ -18,7 +18,7 @@
 //! * memcmp/bcmp: 32 bytes per step as eight 8-byte loads; the order comes
 //!   from the byte-swapped differing word.
 //!
-//! Every access goes through [`load`]/[`store`], and every loaded value
+//! Every access goes through `load`/`store`, and every loaded value
 //! through an empty asm statement that pins it to a general-purpose
 //! register. LLVM can then rewrite the loops neither into calls to memcpy
 //! (the crate's `#![no_builtins]` forbids that too, but only for code

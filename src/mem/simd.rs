@@ -7,7 +7,7 @@
 //! Same shapes as the register path with 32-byte vectors: both ends loaded
 //! before any store up to 128 bytes, a 128-byte loop with the far end
 //! loaded first and stored last, `rep movsb`/`rep stosb` from
-//! [`REP_MIN`] (as glibc does) when the CPU has fast strings.
+//! `REP_MIN` (as glibc does) when the CPU has fast strings.
 
 use super::cpu;
 use core::arch::asm;
