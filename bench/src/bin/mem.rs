@@ -340,7 +340,14 @@ fn run(op: Op, call: Call, buf: &Buffers, n: usize, misalign: bool, iters: u64) 
         Call::Simd(inner) => (true, *inner),
         _ => (false, call),
     };
-    let on = memshim::mem::simd::set_enabled(simd);
+    // "memshim" is the register path (what a kernel runs by default),
+    // "memshim simd" the host build's own choice.
+    let want = if simd {
+        memshim::mem::best_simd()
+    } else {
+        memshim::mem::Simd::Off
+    };
+    let on = memshim::mem::set_simd(want) != memshim::mem::Simd::Off;
     assert_eq!(on, simd, "no AVX2: run without the simd variant");
     time(op, call, buf, n, misalign, iters)
 }
