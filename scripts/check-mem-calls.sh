@@ -40,11 +40,17 @@ check_object() {
         # line (call *0x0(%rip) through the GOT); otherwise it is unknown.
         function settle() { if (pending_ind) indirect[fn] = 1; pending = pending_ind = 0 }
         BEGIN { split(roots, r, " "); for (i in r) isroot[r[i]] = 1 }
+        /^Disassembly of section / { sec = $NF; prev = ""; next }
+        # A function that does not end in a jump or return runs on into the
+        # next one in its section: an edge too.
         /^[0-9a-f]+ <.*>:$/ {
-            settle(); fn = substr($2, 2, length($2) - 3); seen[fn] = 1; next
+            settle(); fn = substr($2, 2, length($2) - 3); seen[fn] = 1
+            if (prev != "" && lastmn !~ /^(jmp|ret|ud2)/) { n = ++ncallee[prev]; callee[prev, n] = fn }
+            prev = fn; lastmn = ""; next
         }
         /^ +[0-9a-f]+:\t/ {
             settle()
+            split($0, p_, "\t"); lastmn = p_[2]; sub(/ .*/, "", lastmn)
             pending = ($0 ~ /\t(call|jmp|j[a-z]+)[a-z]* /)
             pending_ind = ($0 ~ /\t(call|jmp)[a-z]* +\*/)
             vec = ($0 ~ /%([xyz]mm[0-9]|k[0-7]([^0-9]|$))/)

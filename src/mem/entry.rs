@@ -191,10 +191,10 @@ macro_rules! memcpy_body {
     };
 }
 
-/// memmove: memcpy's body, except above 256 bytes (`512_long`, and on the
-/// AVX2 path), where `dst - src < n` chooses the backward function, and
-/// that the register path's 33-64 bytes load all eight words before
-/// storing (saving `rbx` for the eighth).
+/// memmove: memcpy's body, except above 256 bytes, where the direction is
+/// chosen by `dst - src < n` (in `simd::avx512`'s move entry; here on the
+/// AVX2 path), and that the register path's 33-64 bytes load all eight
+/// words before storing (saving `rbx` for the eighth).
 #[rustfmt::skip]
 macro_rules! memmove_body {
     ($p:literal, $P:expr, $setpath:expr) => {
@@ -248,7 +248,7 @@ macro_rules! memmove_body {
             "    .p2align 4\n",
             ".L", $p, "_gt128:\n",
             "    cmp rdx, 256\n",
-            "    ja .L", $p, "_512_long\n",
+            "    ja {avx512_move}\n",
             "    vmovdqu64 zmm16, [rsi]\n",
             "    vmovdqu64 zmm17, [rsi + 64]\n",
             "    vmovdqu64 zmm18, [rsi + rdx - 128]\n",
@@ -258,13 +258,6 @@ macro_rules! memmove_body {
             "    vmovdqu64 [rdi + rdx - 128], zmm18\n",
             "    vmovdqu64 [rdi + rdx - 64], zmm19\n",
             "    ret\n",
-            "    .p2align 4\n",
-            ".L", $p, "_512_long:\n",
-            "    mov r8, rdi\n",
-            "    sub r8, rsi\n",
-            "    cmp r8, rdx\n",
-            "    jb {avx512_back}\n",
-            "    jmp {avx512_fwd}\n",
             "    .p2align 4\n",
             ".L", $p, "_not512:\n",
             "    test ", $P, ", {avx2}\n",
@@ -938,8 +931,7 @@ macro_rules! entry_asm {
             path = sym $crate::mem::cpu::memshim_mem_path,
             avx512 = const $crate::mem::cpu::AVX512,
             avx2 = const $crate::mem::cpu::AVX2,
-            avx512_fwd = sym $crate::mem::simd::memshim_simd_avx512_copy_forward,
-            avx512_back = sym $crate::mem::simd::memshim_simd_avx512_copy_backward,
+            avx512_move = sym $crate::mem::simd::memshim_simd_avx512_move,
             avx2_fwd = sym $crate::mem::simd::memshim_simd_avx2_copy_forward,
             avx2_back = sym $crate::mem::simd::memshim_simd_avx2_copy_backward,
             long = sym $crate::mem::copy::move_long,

@@ -9,8 +9,9 @@
 use super::{COPY_REP_MIN, SET_REP_MIN};
 use core::arch::global_asm;
 
-// memshim_simd_avx512_copy_forward(dst, src, n > 64) -> dst, and
-// memshim_simd_avx512_copy_backward (dst inside [src, src + n)).
+// memshim_simd_avx512_copy_forward(dst, src, n > 64) -> dst,
+// memshim_simd_avx512_copy_backward (dst inside [src, src + n)), and
+// memshim_simd_avx512_move (either), which falls into the forward copy.
 //
 // Up to 512 bytes every load comes before the first store, so backward
 // memmove shares that code. Beyond, the first and last 64 bytes are
@@ -22,10 +23,21 @@ use core::arch::global_asm;
 // backward: they lead them from above).
 global_asm!(
     ".pushsection .text.memshim_simd_avx512_copy_forward,\"ax\",@progbits",
+    ".globl memshim_simd_avx512_move",
+    ".hidden memshim_simd_avx512_move",
+    ".type memshim_simd_avx512_move,@function",
     ".globl memshim_simd_avx512_copy_forward",
     ".hidden memshim_simd_avx512_copy_forward",
     ".type memshim_simd_avx512_copy_forward,@function",
+    // memmove's entry (n > 128): backward when dst is inside [src, src + n),
+    // else on into the forward copy (no jump in the common case).
     ".p2align 6",
+    "memshim_simd_avx512_move:",
+    "    mov r8, rdi",
+    "    sub r8, rsi",
+    "    cmp r8, rdx",
+    "    jb memshim_simd_avx512_copy_backward",
+    ".p2align 4",
     "memshim_simd_avx512_copy_forward:",
     "    mov rax, rdi",
     "    cmp rdx, 512",
@@ -120,6 +132,7 @@ global_asm!(
     "    rep movsb",
     "    ret",
     ".size memshim_simd_avx512_copy_forward, . - memshim_simd_avx512_copy_forward",
+    ".size memshim_simd_avx512_move, memshim_simd_avx512_copy_forward - memshim_simd_avx512_move",
     ".popsection",
     ".pushsection .text.memshim_simd_avx512_copy_backward,\"ax\",@progbits",
     ".globl memshim_simd_avx512_copy_backward",

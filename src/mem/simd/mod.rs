@@ -49,11 +49,7 @@ extern "C" {
         src: *const u8,
         n: usize,
     ) -> *mut u8;
-    pub(crate) fn memshim_simd_avx512_copy_backward(
-        dst: *mut u8,
-        src: *const u8,
-        n: usize,
-    ) -> *mut u8;
+    pub(crate) fn memshim_simd_avx512_move(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
     pub(crate) fn memshim_simd_avx512_set(dst: *mut u8, c: u32, n: usize) -> *mut u8;
     pub(crate) fn memshim_simd_avx512_compare(a: *const u8, b: *const u8, n: usize) -> i32;
     pub(crate) fn memshim_simd_avx2_copy_forward(dst: *mut u8, src: *const u8, n: usize)
