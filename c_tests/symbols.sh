@@ -56,9 +56,12 @@ done
 if [ -f "$KERNEL" ]; then
     und=$(nm "$KERNEL" | awk '$1 == "U" {print $2}')
     [ -z "$und" ]; result "kernel archive: no undefined symbols (weak allowed: $(nm "$KERNEL" | awk '$1 ~ /^[wv]$/ {printf "%s ", $2}'))" $? "$und"
+    # From a variable: with pipefail, `nm | grep -q` fails when grep quits
+    # before nm has written everything (SIGPIPE).
+    syms=$(nm "$KERNEL")
     for f in memcpy memmove memset memcmp bcmp bzero; do
-        nm "$KERNEL" | grep -qE "^[0-9a-f]+ T $f\$"
-        result "kernel archive: $f is a strong definition" $? "$(nm "$KERNEL" | grep -E " $f\$")"
+        grep -qE "^[0-9a-f]+ T $f\$" <<<"$syms"
+        result "kernel archive: $f is a strong definition" $? "$(grep -E " $f\$" <<<"$syms")"
     done
     [ "$(ar t "$KERNEL")" = memshim.o ]; result "kernel archive is one object" $?
 else
