@@ -16,7 +16,7 @@ test-mem-calls: host-lib kernel-lib
 	scripts/check-mem-calls.sh --no-vector $(HOST_LIB)
 
 # Tables on stdout (also kept in target/bench-mem.md) and the plot the
-# README shows. About a minute; `MEM_BENCH_ARGS=--quick` for a rough look.
+# README shows. About 3.5 minutes; `MEM_BENCH_ARGS=--quick` for a rough look.
 MEM_BENCH_SVG ?= docs/mem-bench.svg
 MEM_BENCH_ARGS ?=
 bench-mem:
