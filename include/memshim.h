@@ -666,17 +666,41 @@ int bcmp(const void *s1, const void *s2, size_t n);
 void bzero(void *s, size_t n);
 #endif
 
-#if defined(MEMSHIM_HOST_LINUX)
 /**
- * Turns on the opt-in AVX2 path of memcpy, memmove, memset, memcmp and
- * bcmp (host build only), used for calls above 64 bytes. Returns 1 when
- * the path is on, 0 when the CPU or OS lacks AVX2 (the default
- * general-purpose-register path stays). Safe to call at any time, from any
- * thread; the default in every build is the register path, which never
- * touches SSE/AVX state.
+ * Turns on the vector path of memcpy, memmove, memset, memcmp, bcmp and
+ * bzero (calls of 33 bytes or more): AVX-512 where the CPU has it and the
+ * saved state includes it, otherwise AVX2. Returns 1 when a vector path
+ * is on, 0 when the CPU lacks AVX2 or the OS/kernel has not enabled its
+ * state (then nothing changes). Safe at any time, from any thread; calls
+ * already running finish on the path they started on.
+ *
+ * The host (Linux) build turns the vector path on by itself, on the
+ * first call of 33 bytes or more: a program never needs this call there. The
+ * freestanding build starts with general-purpose registers only and
+ * never touches a vector register until this call. A kernel calls it
+ * only once all of these hold, on every CPU that runs memshim:
+ * - CR4.OSFXSR and CR4.OSXSAVE are set, and XCR0 enables SSE and AVX
+ *   state (bits 1 and 2; add bits 5-7 for AVX-512, else memshim uses
+ *   AVX2); CR0.EM is clear;
+ * - CR0.TS is clear whenever a memory function can run (or the #NM
+ *   handler restores the state when it traps in ring 0);
+ * - every kernel entry that can run a memory function — interrupt,
+ *   exception, NMI, system call — saves the interrupted context's
+ *   extended state (XSAVE with the XCR0 components) before it and
+ *   restores it after, nested entries included, and a context switch
+ *   between kernel threads saves and restores it too: the vector path
+ *   overwrites `zmm16`-`zmm24`, `k1` and `k2` (AVX-512) or `ymm0`-`ymm9`
+ *   (AVX2) without saving them, as the System V ABI allows.
  */
 int memshim_enable_simd(void);
-#endif
+
+/**
+ * The vector width in bytes that memcpy, memmove, memset, memcmp, bcmp
+ * and bzero use from 33 bytes: 64 (AVX-512), 32 (AVX2) or 0
+ * (general-purpose registers only). Reads the CPU first if no call has
+ * yet; the host build's answer is then its automatic choice.
+ */
+int memshim_simd_width(void);
 
 #ifdef __cplusplus
 }  // extern "C"

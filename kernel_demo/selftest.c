@@ -372,6 +372,21 @@ static bool check_memcmp(void)
     return true;
 }
 
+/* The freestanding build starts on general-purpose registers only, and
+ * memshim_enable_simd() refuses here: this kernel enables SSE but not
+ * XSAVE (CR4.OSXSAVE clear), so it saves no AVX state. The memory checks
+ * above ran on that path; any AVX instruction would have raised #UD. */
+static bool check_simd_off(void)
+{
+    if (memshim_simd_width() != 0)
+        return FAIL("vector width %d before any memshim_enable_simd()", memshim_simd_width());
+    if (memshim_enable_simd() != 0)
+        return FAIL("memshim_enable_simd() accepted a kernel without XSAVE");
+    if (memshim_simd_width() != 0)
+        return FAIL("vector width %d after a refused memshim_enable_simd()", memshim_simd_width());
+    return true;
+}
+
 /* ---- checks: a random workload ---- */
 
 #define SLOTS 512
@@ -881,6 +896,7 @@ static const struct selftest_check checks[] = {
     {"memmove", check_memmove},
     {"memset/bzero", check_memset_bzero},
     {"memcmp/bcmp", check_memcmp},
+    {"vector path off without XSAVE", check_simd_off},
     {"random workload", check_stress},
     {"frame alloc/free", check_frames},
     {"contiguous frames < 16 MiB", check_frames_contiguous},

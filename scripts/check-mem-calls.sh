@@ -3,9 +3,16 @@
 # memset, memcmp, bcmp and bzero never call (or jump to) any of those six
 # functions, directly or through any function they reach. That is the
 # failure LLVM causes when it recognises a copy loop as a memcpy idiom inside
-# memcpy itself. It also fails on indirect calls (which it cannot follow)
-# and, with --no-vector, on SSE/AVX registers in the reached code outside
-# memshim::mem::simd (the opt-in AVX2 path, off unless memshim_enable_simd()).
+# memcpy itself. It also fails on indirect calls (which it cannot follow).
+#
+# With --no-vector it proves that they touch no SSE/AVX/AVX-512 register
+# (xmm, ymm, zmm, k) unless the path byte says so: vector instructions may
+# only appear in the vector functions (memshim_simd_*), entered only on
+# guarded edges, and in the six entry points only where every way there
+# passes a test of a vector bit of the path byte memshim_mem_path
+# (`testb $0x20` or `$0x10`, then the branch that means "set"). The freestanding
+# build sets those bits only when the kernel calls memshim_enable_simd(),
+# so its default path never touches vector state.
 #
 #   scripts/check-mem-calls.sh [--no-vector] ARCHIVE...
 #   scripts/check-mem-calls.sh --self-test
@@ -28,27 +35,79 @@ check_object() {
             sub(/^\.text\.(unlikely\.|hot\.|startup\.)?/, "", t)
             return t
         }
+        function is_simd(f) { return f ~ /^memshim_simd_/ }
         # An indirect call/jmp is resolved only by a relocation on the next
         # line (call *0x0(%rip) through the GOT); otherwise it is unknown.
         function settle() { if (pending_ind) indirect[fn] = 1; pending = pending_ind = 0 }
+        BEGIN { split(roots, r, " "); for (i in r) isroot[r[i]] = 1 }
+        /^Disassembly of section / { sec = $NF; prev = ""; next }
+        # A function that does not end in a jump or return runs on into the
+        # next one in its section: an edge too.
         /^[0-9a-f]+ <.*>:$/ {
-            settle(); fn = substr($2, 2, length($2) - 3); seen[fn] = 1; next
+            settle(); fn = substr($2, 2, length($2) - 3); seen[fn] = 1
+            if (prev != "" && lastmn !~ /^(jmp|ret|ud2)/) { n = ++ncallee[prev]; callee[prev, n] = fn }
+            prev = fn; lastmn = ""; next
         }
         /^ +[0-9a-f]+:\t/ {
             settle()
-            pending = ($0 ~ /\t(call|jmp)[a-z]* /)
+            split($0, p_, "\t"); lastmn = p_[2]; sub(/ .*/, "", lastmn)
+            pending = ($0 ~ /\t(call|jmp|j[a-z]+)[a-z]* /)
             pending_ind = ($0 ~ /\t(call|jmp)[a-z]* +\*/)
-            if ($0 ~ /%[xyz]mm[0-9]/) vector[fn] = 1
+            vec = ($0 ~ /%([xyz]mm[0-9]|k[0-7]([^0-9]|$))/)
+            if (vec) vector[fn] = 1
+            if (fn in isroot) {
+                k = ++nins[fn]; a = $1; sub(/:$/, "", a)
+                itxt[fn, k] = $0; ivec[fn, k] = vec; idx[fn, a] = k
+            }
             next
         }
-        /R_X86_64_/ && pending {
+        # A relocation: the target of the call/jmp before it, or (in an
+        # entry point) what the instruction addresses.
+        /R_X86_64_/ && (pending || (fn in isroot)) {
             t = strip($NF)
-            if (t != fn) { n = ++ncallee[fn]; callee[fn, n] = t }
+            if (fn in isroot) irel[fn, nins[fn]] = t
+            if (pending) {
+                if (t != fn) { n = ++ncallee[fn]; callee[fn, n] = t }
+                if (fn in isroot) iext[fn, nins[fn]] = t
+            }
             pending = pending_ind = 0
+        }
+        # Must-analysis over one entry point: in[k] is 1 when every way to
+        # instruction k has passed a successful vector-bit test.
+        function edge(j, v) { if (v == 0 && in_[j] == 1) { in_[j] = 0; changed = 1 } }
+        function guards(f,    k, n, mn, ops, cur, ft, tk, tgt, j, why) {
+            n = nins[f]; delete in_; delete out_tk
+            for (k = 1; k <= n; k++) in_[k] = 1
+            in_[1] = 0
+            do {
+                changed = 0
+                for (k = 1; k <= n; k++) {
+                    split(itxt[f, k], parts, "\t"); mn = parts[2]; sub(/ .*/, "", mn)
+                    ops = parts[2]; sub(/^[a-z0-9]+ +/, "", ops)
+                    cur = in_[k]; ft = cur; tk = cur
+                    if (mn ~ /^j/ && mn != "jmp" && k > 1 && itxt[f, k - 1] ~ /\ttestb +\$0x(10|20|30),0x0\(%rip\)/ \
+                        && irel[f, k - 1] == "memshim_mem_path") {
+                        if (mn == "je" || mn == "jz") ft = 1
+                        if (mn == "jne" || mn == "jnz") tk = 1
+                    }
+                    out_tk[k] = tk
+                    if (mn !~ /^(jmp|ret|ud2)/ && k < n) edge(k + 1, ft)
+                    if (mn ~ /^j/ && !((f, k) in iext)) {
+                        tgt = ops; sub(/ .*/, "", tgt)
+                        if ((f, tgt) in idx) edge(idx[f, tgt], tk)
+                    }
+                }
+            } while (changed)
+            why = ""
+            for (k = 1; k <= n; k++) {
+                if (ivec[f, k] && !in_[k]) why = why " unguarded vector instruction in " f ":" itxt[f, k] ";"
+                if (((f, k) in iext) && is_simd(iext[f, k]) && !out_tk[k])
+                    why = why " unguarded jump to " iext[f, k] " in " f ";"
+            }
+            return why
         }
         END {
             settle()
-            split(roots, r, " ")
             for (i in r) forbidden[r[i]] = 1
             fails = 0
             for (i = 1; i in r; i++) {
@@ -60,9 +119,12 @@ check_object() {
                 while (head <= tail) {
                     f = queue[head++]
                     if (f in indirect) why = why " indirect call in " f ";"
-                    if (novec && (f in vector) && f !~ /memshim3mem4simd/) why = why " SSE/AVX register in " f ";"
+                    if (novec && (f in isroot)) why = why guards(f)
+                    else if (novec && (f in vector) && !is_simd(f)) why = why " SSE/AVX register in " f ";"
                     for (k = 1; k <= ncallee[f]; k++) {
                         t = callee[f, k]
+                        if (novec && is_simd(t) && !is_simd(f) && !(f in isroot))
+                            why = why " " f " reaches vector function " t ";"
                         if (t in forbidden) why = why " " f " calls " t ";"
                         else if (!(t in reached)) { reached[t] = 1; queue[++tail] = t }
                     }
@@ -88,9 +150,12 @@ check_archive() {
 }
 
 # The checker must be able to fail: a C memcpy that reaches memset through a
-# helper, a bcmp that jumps to memcmp, and an indirect call.
+# helper, a bcmp that jumps to memcmp, and an indirect call; then, with
+# --no-vector, an entry point whose vector instruction is guarded (memset,
+# passes), one whose guard is the wrong way round (memcmp) and one that
+# jumps to a vector function unguarded (bzero).
 self_test() {
-    local work fails
+    local work fails vfails
     work=$(mktemp -d)
     cat >"$work/bad.c" <<'EOF'
 #include <stddef.h>
@@ -101,20 +166,53 @@ void *memcpy(void *d, const void *s, size_t n) { helper(d, n); (void)s; return d
 int bcmp(const void *a, const void *b, size_t n) { return memcmp(a, b, n); }
 void *memmove(void *d, const void *s, size_t n) { void *(*volatile f)(void *, const void *, size_t) = memcpy; return f(d, s, n); }
 EOF
+    cat >"$work/vec.s" <<'EOF'
+    .section .text.memshim_simd_x,"ax",@progbits
+memshim_simd_x:
+    vmovdqu %ymm0, (%rdi)
+    ret
+    .section .text.memset,"ax",@progbits
+    .globl memset
+memset:
+    testb $0x20, memshim_mem_path(%rip)
+    je 1f
+    vmovdqu %ymm0, (%rdi)
+    jne memshim_simd_x
+1:  ret
+    .section .text.memcmp,"ax",@progbits
+    .globl memcmp
+memcmp:
+    testb $0x20, memshim_mem_path(%rip)
+    jne 1f
+    vmovdqu (%rdi), %ymm0
+1:  ret
+    .section .text.bzero,"ax",@progbits
+    .globl bzero
+bzero:
+    testb $0x40, memshim_mem_path(%rip)
+    jne memshim_simd_x
+    ret
+EOF
     cc -O2 -ffunction-sections -fno-builtin -c "$work/bad.c" -o "$work/bad.o"
+    cc -c "$work/vec.s" -o "$work/vec.o"
     fails=0
     check_object "$work/bad.o" self-test 0 >"$work/out" || fails=$?
-    rm -rf "$work"
+    vfails=0
+    check_object "$work/vec.o" self-test 1 >"$work/vout" || vfails=$?
     # memcpy, bcmp and memmove are bad; memset, memcmp, bzero are undefined.
-    [ "$fails" = 6 ]
+    # Vector: memcmp and bzero are bad; memcpy, memmove, bcmp are undefined.
+    local ok=0
+    [ "$fails" = 6 ] && [ "$vfails" = 5 ] && grep -q "^ok   self-test memset" "$work/vout" || ok=1
+    rm -rf "$work"
+    return "$ok"
 }
 
 novec=0
 passed=0
 failed=0
 if [ "${1:-}" = --self-test ]; then
-    if self_test; then echo "ok   self-test: planted calls found"; passed=1
-    else echo "FAIL self-test: the checker missed a planted call"; failed=1; fi
+    if self_test; then echo "ok   self-test: planted calls and unguarded vector code found"; passed=1
+    else echo "FAIL self-test: the checker missed a planted call or vector instruction"; failed=1; fi
 else
     if [ "${1:-}" = --no-vector ]; then novec=1; shift; fi
     for lib in "$@"; do

@@ -34,7 +34,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-# memshim's own exports: the global, defined, unmangled symbols of its member(s).
+# memshim's own exports: the global, defined, unmangled symbols of its
+# member(s) that are not hidden (hidden ones, such as the memory functions'
+# assembly helpers, are internal by declaration).
 for m in $(ar t "$lib" | grep '^memshim'); do
     ar x "$lib" "$m"
     readelf -Ws "$m" | awk '($5=="GLOBAL"||$5=="WEAK") && $6!="HIDDEN" && $7!="UND" {print $8}'

@@ -1,6 +1,8 @@
-//! memcpy and memmove.
+//! memcpy and memmove above 64 bytes on the register path: 32-byte
+//! register loops, `rep movsb` (or `rep movsq`) for long copies.
 
-use super::{cpu, load, load_block, returned, store, store_block, COPY_REP_MIN};
+use super::cpu::{self, SHORT_PAGE_DISTANCE_SLOW};
+use super::{load, load_block, store, store_block, COPY_REP_MIN};
 use core::arch::asm;
 
 /// A forward `rep movsb` is only fast when the destination is at least
@@ -10,149 +12,68 @@ const REP_MIN_DISTANCE: usize = 64;
 /// they are at least this long; shorter ones lose to the register loop.
 const BACKWARD_BLOCK_MIN: usize = 1024;
 
-/// Copies `n` bytes from `src` to `dst` (memcpy); returns `dst`.
+/// memcpy above 64 bytes on the register path; returns `dst`. Reached
+/// from the entry points (`entry`) with the path bits in `path`.
 ///
 /// # Safety
-/// `src` readable and `dst` writable for `n` bytes; the ranges do not
-/// overlap (C11 7.24.2.1; use [`copy`] when they may).
-#[inline]
-pub unsafe fn copy_forward(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    // SAFETY: forwarded contract.
-    unsafe { forward_with(dst, src, n, cpu::fast_strings) }
-}
-
-/// Copies `n` bytes from `src` to `dst`; the ranges may overlap (memmove).
-/// Returns `dst`.
-///
-/// # Safety
-/// `src` readable and `dst` writable for `n` bytes.
-#[inline]
-pub unsafe fn copy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    // SAFETY: forwarded contract.
-    unsafe { move_with(dst, src, n, cpu::fast_strings) }
-}
-
-// The long paths are out of line and return `dst`, so the short paths
-// reach them with a jump and need no saved registers of their own. The
-// fast-strings test is a parameter so that tests can force both answers.
-
-/// [`copy_forward`] with the fast-strings decision supplied.
-///
-/// # Safety
-/// As [`copy_forward`].
-#[inline(always)]
-pub(super) unsafe fn forward_with<F: Fn() -> bool>(
+/// `n > 64`; `src` readable and `dst` writable for `n` bytes; the ranges
+/// do not overlap; `path` from `cpu` (or forced by a test) without a
+/// vector bit.
+pub(crate) unsafe extern "C" fn copy_forward_long(
     dst: *mut u8,
     src: *const u8,
     n: usize,
-    fast: F,
+    path: u32,
 ) -> *mut u8 {
-    // SAFETY: all three: the size bands are each helper's precondition;
-    // the memory contract is the caller's.
+    // SAFETY: both: the size is each helper's precondition; the memory
+    // contract is the caller's.
     unsafe {
-        if n > 32 && n <= 64 {
-            // Disjoint: one block at a time, so no register is held over.
-            store_block(dst, load_block(src));
-            store_block(dst.add(n - 32), load_block(src.add(n - 32)));
-            return dst;
-        }
-        if n <= 64 {
-            small(dst, src, n);
-            return dst;
-        }
-        #[cfg(target_os = "linux")]
-        if super::simd::enabled() {
-            return super::simd::copy_forward(dst, src, n);
-        }
         if n < COPY_REP_MIN {
             disjoint_loop(dst, src, n);
             dst
         } else {
-            forward_large(dst, src, n, fast)
+            forward_large(dst, src, n, path as u8)
         }
     }
 }
 
-/// [`copy`] with the fast-strings decision supplied.
+/// memmove above 64 bytes on the register path; returns `dst`.
 ///
 /// # Safety
-/// As [`copy`].
-#[inline(always)]
-pub(super) unsafe fn move_with<F: Fn() -> bool>(
+/// `n > 64`; `src` readable and `dst` writable for `n` bytes; `path` as
+/// for [`copy_forward_long`].
+pub(crate) unsafe extern "C" fn move_long(
     dst: *mut u8,
     src: *const u8,
     n: usize,
-    fast: F,
+    path: u32,
 ) -> *mut u8 {
     // One comparison decides the direction: `dst - src` (mod 2^64) is at
     // least `n` exactly when a forward copy never reads a byte it wrote.
     let ahead = (dst as usize).wrapping_sub(src as usize);
     let behind = (src as usize).wrapping_sub(dst as usize);
+    let p = path as u8;
     // SAFETY: every branch: each helper's size and direction precondition
     // is the branch condition; the memory contract is the caller's.
     unsafe {
-        if n <= 64 {
-            // `small` loads everything before storing: any overlap is fine.
-            small(dst, src, n);
-            return dst;
-        }
-        #[cfg(target_os = "linux")]
-        if super::simd::enabled() {
-            return if ahead < n {
-                super::simd::copy_backward(dst, src, n)
-            } else {
-                super::simd::copy_forward(dst, src, n)
-            };
-        }
         if ahead < n {
-            backward(dst, src, n, ahead, fast)
+            backward(dst, src, n, ahead, p)
         } else if n < COPY_REP_MIN || behind < REP_MIN_DISTANCE {
             forward_loop(dst, src, n);
             dst
         } else {
-            forward_large(dst, src, n, fast)
+            forward_large(dst, src, n, p)
         }
     }
 }
 
-/// Copies `n <= 64` bytes: every load happens before the first store.
-///
-/// # Safety
-/// `n <= 64`; `src` readable and `dst` writable for `n` bytes.
+/// Whether `rep movsb` from `src` to `dst` would hit the short page
+/// distance cliff of CPUs with [`SHORT_PAGE_DISTANCE_SLOW`]: the
+/// destination 1 to 63 bytes past the source within a page.
 #[inline(always)]
-unsafe fn small(dst: *mut u8, src: *const u8, n: usize) {
-    // SAFETY: every branch: the two accesses start at 0 and at n - width,
-    // both inside [0, n) because width <= n in that branch.
-    unsafe {
-        if n <= 16 {
-            if n >= 8 {
-                let (a, b): (u64, u64) = (load(src), load(src.add(n - 8)));
-                store(dst, a);
-                store(dst.add(n - 8), b);
-            } else if n >= 4 {
-                let (a, b): (u32, u32) = (load(src), load(src.add(n - 4)));
-                store(dst, a);
-                store(dst.add(n - 4), b);
-            } else if n >= 2 {
-                let (a, b): (u16, u16) = (load(src), load(src.add(n - 2)));
-                store(dst, a);
-                store(dst.add(n - 2), b);
-            } else if n == 1 {
-                store(dst, load::<u8>(src));
-            }
-        } else if n <= 32 {
-            let (a0, a1): (u64, u64) = (load(src), load(src.add(8)));
-            let (b0, b1): (u64, u64) = (load(src.add(n - 16)), load(src.add(n - 8)));
-            store(dst, a0);
-            store(dst.add(8), a1);
-            store(dst.add(n - 16), b0);
-            store(dst.add(n - 8), b1);
-        } else {
-            let (a, b) = (load_block(src), load_block(src.add(n - 32)));
-            store_block(dst, a);
-            store_block(dst.add(n - 32), b);
-        }
-    }
+fn short_page_distance(p: u8, dst: *const u8, src: *const u8) -> bool {
+    let d = (dst as usize).wrapping_sub(src as usize) & 4095;
+    p & SHORT_PAGE_DISTANCE_SLOW != 0 && d != 0 && d < 64
 }
 
 /// 32-byte blocks from the start, then the 32 bytes that end at `n`. With
@@ -216,27 +137,30 @@ unsafe fn backward_loop(dst: *mut u8, src: *const u8, n: usize) {
     unsafe { store_block(dst, head) };
 }
 
-/// Long forward copy; returns `dst`.
+/// Long forward copy; returns `dst`. `rep movsb` with fast strings,
+/// except at a short page distance where it is slow ([`short_page_distance`]):
+/// there the register loop, backward when the buffers are disjoint (its
+/// loads then never follow a store to the same page offset).
 ///
 /// # Safety
-/// `n >= 16`; `src` readable and `dst` writable for `n` bytes; `dst` is not
+/// `n > 64`; `src` readable and `dst` writable for `n` bytes; `dst` is not
 /// inside `(src - 64, src + n)`.
-#[inline(never)]
-unsafe fn forward_large<F: Fn() -> bool>(
-    dst: *mut u8,
-    src: *const u8,
-    n: usize,
-    fast: F,
-) -> *mut u8 {
-    // SAFETY: both: forwarded contract.
+unsafe fn forward_large(dst: *mut u8, src: *const u8, n: usize, p: u8) -> *mut u8 {
+    // SAFETY: all: forwarded contract; backward_loop only when the source
+    // does not start inside the destination, forward_loop's precondition
+    // is the contract's.
     unsafe {
-        if fast() {
-            rep_movsb(dst, src, n)
-        } else {
+        if !cpu::fast_strings(p) {
             rep_movsq_between(dst, src, n)
+        } else if !short_page_distance(p, dst, src) {
+            rep_movsb(dst, src, n)
+        } else if (src as usize).wrapping_sub(dst as usize) >= n {
+            backward_loop(dst, src, n)
+        } else {
+            forward_loop(dst, src, n)
         }
     }
-    returned(dst)
+    dst
 }
 
 /// Backward memmove (`dst` is `ahead` bytes above `src`, inside it);
@@ -245,23 +169,17 @@ unsafe fn forward_large<F: Fn() -> bool>(
 /// # Safety
 /// `n > 64`, `ahead < n`, `dst == src + ahead`; `src` readable and `dst`
 /// writable for `n` bytes.
-#[inline(never)]
-unsafe fn backward<F: Fn() -> bool>(
-    dst: *mut u8,
-    src: *const u8,
-    n: usize,
-    ahead: usize,
-    fast: F,
-) -> *mut u8 {
+unsafe fn backward(dst: *mut u8, src: *const u8, n: usize, ahead: usize, p: u8) -> *mut u8 {
     // SAFETY: both: forwarded contract; 0 < ahead < n for the blocks.
     unsafe {
-        if ahead >= BACKWARD_BLOCK_MIN && fast() {
+        if ahead >= BACKWARD_BLOCK_MIN && cpu::fast_strings(p) && !short_page_distance(p, dst, src)
+        {
             backward_blocks(dst, src, n, ahead)
         } else if ahead != 0 {
             backward_loop(dst, src, n)
         }
     }
-    returned(dst)
+    dst
 }
 
 /// Without fast strings `rep movsb` moves a byte per step, but `rep movsq`

@@ -1,47 +1,145 @@
-//! memcpy, memmove, memset, memcmp and bcmp for kernels: general-purpose
-//! registers and `rep movsb`/`rep stosb` only, so they are safe in ring 0
-//! code that never saves FPU state (`x86_64-unknown-none` is soft-float).
-//! The same code runs, and is tested and measured, in the host build.
+//! memcpy, memmove, memset, memcmp, bcmp and bzero.
 //!
-//! Size bands (figures for AMD Zen 5 in `/work/shared/notes/memfns.md`):
+//! Three paths, chosen per call by one byte (`cpu`): general-purpose
+//! registers and `rep movsb`/`rep stosb` only (the freestanding build's
+//! default: safe in ring 0 code that never saves vector state), AVX2, and
+//! AVX-512. The host build switches to the widest vector path the CPU and
+//! OS allow on its own; the freestanding build only when the kernel asks
+//! (`cpu::set_simd`, C: `memshim_enable_simd`).
 //!
-//! * up to 64 bytes: two overlapping loads from each end, stored after all
-//!   loads, so memcpy and memmove share one branch-light path;
-//! * up to `COPY_REP_MIN` / `SET_REP_MIN`: a 32-byte register loop whose
-//!   last 32 bytes are loaded before the loop and stored after it;
-//! * above: `rep movsb`/`rep stosb` when CPUID reports ERMS or FSRM (checked
-//!   once, see [`cpu`]), otherwise a `rep movsq`/`rep stosq` body between
-//!   overlapping head and tail words;
-//! * backward memmove never uses `std; rep movsb` (4 GB/s): it copies
-//!   32-byte register blocks from the end, or, when the distance between
-//!   the buffers is large, distance-sized blocks forward with `rep movsb`;
-//! * memcmp/bcmp: 32 bytes per step as eight 8-byte loads; the order comes
-//!   from the byte-swapped differing word.
+//! * `entry`: the entry points, in assembly: sizes below 64 bytes (all
+//!   loads before any store, so memmove needs no direction test), up to
+//!   256 bytes of the AVX-512 path inline, and the dispatch;
+//! * `simd`: the AVX2 and AVX-512 functions for longer calls;
+//! * `copy`, `set`, `cmp`: the register path above 64 bytes, in Rust:
+//!   32-byte register loops up to [`COPY_REP_MIN`] / [`SET_REP_MIN`], then
+//!   `rep movsb`/`rep stosb` when CPUID reports ERMS or FSRM (otherwise a
+//!   `rep movsq`/`rep stosq` body between overlapping head and tail words).
+//!   Backward memmove never uses `std; rep movsb` (4 GB/s): 32-byte blocks
+//!   from the end, or distance-sized blocks copied forward with `rep movsb`
+//!   when the buffers are far apart. On AMD, where `rep movsb` falls off a
+//!   cliff when `(dst - src) mod 4096` is 1..=63, those distances take the
+//!   register loop instead;
+//! * `cpu`: CPUID and XGETBV, read once, and the path byte.
 //!
-//! Every access goes through `load`/`store`, and every loaded value
-//! through an empty asm statement that pins it to a general-purpose
-//! register. LLVM can then rewrite the loops neither into calls to memcpy
-//! (the crate's `#![no_builtins]` forbids that too, but only for code
-//! generated in this crate, and these functions are inlined into others)
-//! nor into SSE moves in the host build. `make test-mem-calls` checks the
-//! finished archives for both.
-//!
-//! These are Rust functions; `crate::ffi::string` exports them under the C
-//! names.
+//! In the Rust code every access goes through [`load`]/[`store`], and
+//! every loaded value through an empty asm statement that pins it to a
+//! general-purpose register. LLVM can then rewrite the loops neither into
+//! calls to memcpy (the crate's `#![no_builtins]` forbids that too, but
+//! only for code generated in this crate) nor into SSE moves.
+//! `make test-mem-calls` checks the finished archives: no memory function
+//! reaches another, and vector registers appear only behind a test of the
+//! path byte's vector bits.
 
-mod cmp;
-mod copy;
+pub(crate) mod cmp;
+pub(crate) mod copy;
 pub mod cpu;
-mod set;
-#[cfg(target_os = "linux")]
-pub mod simd;
+pub(crate) mod entry;
+pub(crate) mod set;
+pub(crate) mod simd;
 
 #[cfg(test)]
 mod tests;
 
-pub use cmp::{compare, equal};
-pub use copy::{copy, copy_forward};
-pub use set::set;
+pub use cpu::{active_simd, best_simd, set_simd, Simd};
+
+use core::ffi::c_int;
+
+/// The entry points as C functions, for callers that want them by address
+/// (a benchmark calling through a function pointer, as C code does): the
+/// exported symbols with the `c-api` feature, otherwise hidden copies of
+/// the same code. The functions below call them.
+pub mod c_abi {
+    #[cfg(feature = "c-api")]
+    pub use crate::ffi::string::{bcmp, memcmp, memcpy, memmove, memset};
+    #[cfg(not(feature = "c-api"))]
+    pub use hidden::{
+        memshim_mem_bcmp as bcmp, memshim_mem_memcmp as memcmp, memshim_mem_memcpy as memcpy,
+        memshim_mem_memmove as memmove, memshim_mem_memset as memset,
+    };
+
+    #[cfg(not(feature = "c-api"))]
+    mod hidden {
+        use core::ffi::{c_int, c_void};
+        // Named as their symbols (defined in `entry`), which cbindgen.toml
+        // keeps out of the header.
+        extern "C" {
+            /// memcpy (see `crate::ffi::string`).
+            pub fn memshim_mem_memcpy(
+                dest: *mut c_void,
+                src: *const c_void,
+                n: usize,
+            ) -> *mut c_void;
+            /// memmove.
+            pub fn memshim_mem_memmove(
+                dest: *mut c_void,
+                src: *const c_void,
+                n: usize,
+            ) -> *mut c_void;
+            /// memset.
+            pub fn memshim_mem_memset(s: *mut c_void, c: c_int, n: usize) -> *mut c_void;
+            /// memcmp.
+            pub fn memshim_mem_memcmp(s1: *const c_void, s2: *const c_void, n: usize) -> c_int;
+            /// bcmp.
+            pub fn memshim_mem_bcmp(s1: *const c_void, s2: *const c_void, n: usize) -> c_int;
+        }
+    }
+}
+use c_abi::{bcmp, memcmp, memcpy, memmove, memset};
+
+/// Copies `n` bytes from `src` to `dst` (memcpy); returns `dst`.
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes; the ranges do not
+/// overlap (C11 7.24.2.1; use [`copy`] when they may).
+#[inline(always)]
+pub unsafe fn copy_forward(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    // SAFETY: forwarded contract.
+    unsafe { memcpy(dst.cast(), src.cast(), n).cast() }
+}
+
+/// Copies `n` bytes from `src` to `dst`; the ranges may overlap (memmove).
+/// Returns `dst`.
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes.
+#[inline(always)]
+pub unsafe fn copy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    // SAFETY: forwarded contract.
+    unsafe { memmove(dst.cast(), src.cast(), n).cast() }
+}
+
+/// Fills `n` bytes at `dst` with `c` (memset); returns `dst`.
+///
+/// # Safety
+/// `dst` writable for `n` bytes.
+#[inline(always)]
+pub unsafe fn set(dst: *mut u8, c: u8, n: usize) -> *mut u8 {
+    // SAFETY: forwarded contract.
+    unsafe { memset(dst.cast(), c_int::from(c), n).cast() }
+}
+
+/// Compares `n` bytes as unsigned chars (memcmp): negative, zero or
+/// positive as the first differing byte of `a` is below, absent or above
+/// that of `b`.
+///
+/// # Safety
+/// `a` and `b` readable for `n` bytes.
+#[inline(always)]
+pub unsafe fn compare(a: *const u8, b: *const u8, n: usize) -> i32 {
+    // SAFETY: forwarded contract.
+    unsafe { memcmp(a.cast(), b.cast(), n) }
+}
+
+/// Whether `n` bytes are equal (bcmp is `!equal`).
+///
+/// # Safety
+/// `a` and `b` readable for `n` bytes.
+#[inline(always)]
+pub unsafe fn equal(a: *const u8, b: *const u8, n: usize) -> bool {
+    // SAFETY: forwarded contract.
+    unsafe { bcmp(a.cast(), b.cast(), n) == 0 }
+}
 
 use core::arch::asm;
 
@@ -76,18 +174,6 @@ word!(u8, reg_byte, "/* {0} */");
 word!(u16, reg, "/* {0:x} */");
 word!(u32, reg, "/* {0:e} */");
 word!(u64, reg, "/* {0:r} */");
-
-/// `dst`, hidden from LLVM. The out-of-line long paths return it so that
-/// the entry points reach them with a jump; seeing that they return their
-/// argument, LLVM would instead keep `dst` in a saved register across a
-/// call, making the short paths save and restore it too.
-#[inline(always)]
-#[allow(clippy::pointers_in_nomem_asm_block)] // the asm touches no memory
-fn returned(mut dst: *mut u8) -> *mut u8 {
-    // SAFETY: an empty asm statement that only names the register.
-    unsafe { asm!("/* {0} */", inout(reg) dst, options(pure, nomem, nostack, preserves_flags)) };
-    dst
-}
 
 /// Reads a word at any alignment.
 ///

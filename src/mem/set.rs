@@ -1,80 +1,29 @@
-//! memset (and bzero).
+//! memset (and bzero) above 64 bytes on the register path: a 32-byte
+//! register loop, `rep stosb` (or `rep stosq`) for long fills.
 
-use super::{cpu, returned, store, store_block, Block, Word, SET_REP_MIN};
+use super::cpu;
+use super::{store, store_block, Block, Word, SET_REP_MIN};
 use core::arch::asm;
 
-/// Fills `n` bytes at `dst` with `c` (memset; bzero with `c = 0`); returns
-/// `dst`.
+/// memset above 64 bytes on the register path; returns `dst`. Reached from
+/// the entry points (`entry`) with the path bits in `path`.
 ///
 /// # Safety
-/// `dst` writable for `n` bytes.
-#[inline]
-pub unsafe fn set(dst: *mut u8, c: u8, n: usize) -> *mut u8 {
-    // SAFETY: forwarded contract.
-    unsafe { set_with(dst, c, n, cpu::fast_strings) }
-}
-
-/// [`set`] with the fast-strings decision supplied (tests force both).
-/// The long path is out of line and returns `dst`, so it is reached with
-/// a jump and the short paths save no registers.
-///
-/// # Safety
-/// As [`set`].
-#[inline(always)]
-pub(super) unsafe fn set_with<F: Fn() -> bool>(dst: *mut u8, c: u8, n: usize, fast: F) -> *mut u8 {
+/// `n > 64`; `dst` writable for `n` bytes; `path` from `cpu` (or forced
+/// by a test) without a vector bit.
+pub(crate) unsafe extern "C" fn set_long(dst: *mut u8, c: i32, n: usize, path: u32) -> *mut u8 {
     // Opaque to LLVM, so the stores below are not turned back into a
     // call to memset or SSE stores of a splat.
-    let w = (u64::from(c) * 0x0101_0101_0101_0101).through_gpr();
-    // SAFETY: every branch: the stores start at 0 and at n - width, both
-    // inside [0, n) because width <= n in that branch.
+    let w = (u64::from(c as u8) * 0x0101_0101_0101_0101).through_gpr();
+    // SAFETY: both: n > 64 meets each helper's size precondition.
     unsafe {
-        if n <= 16 {
-            if n >= 8 {
-                store(dst, w);
-                store(dst.add(n - 8), w);
-            } else if n >= 4 {
-                store(dst, w as u32);
-                store(dst.add(n - 4), w as u32);
-            } else if n >= 2 {
-                store(dst, w as u16);
-                store(dst.add(n - 2), w as u16);
-            } else if n == 1 {
-                store(dst, c);
-            }
-        } else if n <= 32 {
-            store(dst, w);
-            store(dst.add(8), w);
-            store(dst.add(n - 16), w);
-            store(dst.add(n - 8), w);
-        } else if n <= 64 {
-            store_block(dst, [w; 4]);
-            store_block(dst.add(n - 32), [w; 4]);
+        if n < SET_REP_MIN {
+            fill_loop(dst, w, n);
         } else {
-            return fill_long(dst, w, n, fast);
+            fill_large(dst, w, n, cpu::fast_strings(path as u8));
         }
     }
     dst
-}
-
-/// Fills `n > 64` bytes; returns `dst`.
-///
-/// # Safety
-/// `n > 64`; `dst` writable for `n` bytes.
-#[inline(always)]
-unsafe fn fill_long<F: Fn() -> bool>(dst: *mut u8, w: u64, n: usize, fast: F) -> *mut u8 {
-    // SAFETY: every branch: n > 64 meets each helper's size precondition.
-    unsafe {
-        #[cfg(target_os = "linux")]
-        if super::simd::enabled() {
-            return super::simd::set(dst, w as u8, n);
-        }
-        if n < SET_REP_MIN {
-            fill_loop(dst, w, n);
-            dst
-        } else {
-            fill_large(dst, w, n, fast)
-        }
-    }
 }
 
 /// 32-byte blocks, then one block ending exactly at `n`.
@@ -95,17 +44,16 @@ unsafe fn fill_loop(dst: *mut u8, w: u64, n: usize) {
 }
 
 /// Long fill: `rep stosb` with fast strings; otherwise `rep stosq` to an
-/// 8-aligned body between overlapping head and tail words. Returns `dst`.
+/// 8-aligned body between overlapping head and tail words.
 ///
 /// # Safety
 /// `n >= 16`; `dst` writable for `n` bytes.
-#[inline(never)]
-unsafe fn fill_large<F: Fn() -> bool>(dst: *mut u8, w: u64, n: usize, fast: F) -> *mut u8 {
+unsafe fn fill_large(dst: *mut u8, w: u64, n: usize, fast: bool) {
     // SAFETY: both instructions write inside [0, n): stosb exactly n bytes;
     // stosq from skip <= 8 for (n - skip) / 8 words, and the head and tail
     // words at 0 and n - 8 (n >= 16).
     unsafe {
-        if fast() {
+        if fast {
             asm!("rep stosb",
                  inout("rcx") n => _, inout("rdi") dst => _, in("al") w as u8,
                  options(nostack, preserves_flags));
@@ -118,5 +66,4 @@ unsafe fn fill_large<F: Fn() -> bool>(dst: *mut u8, w: u64, n: usize, fast: F) -
             store(dst.add(n - 8), w);
         }
     }
-    returned(dst)
 }
