@@ -1058,6 +1058,76 @@ fn contiguous_matches_a_brute_force_search() {
     assert_eq!(fm.check(), 0);
 }
 
+#[test]
+fn after_random_use_every_frame_is_back_in_one_run() {
+    // Single frames and runs of every shape taken and given back in random
+    // order (as several CPUs' work interleaves): once everything is back,
+    // the books balance and the whole region above 16 MiB is one run again.
+    for seed in [
+        0x9e37_79b9_7f4a_7c15u64,
+        1,
+        0xdead_beef,
+        0x1234_5678_9abc,
+        77,
+        4242,
+    ] {
+        let ram = Ram::new(8 * MIB);
+        let mut fm = init_ranges(&ram, &[(0, 64 * MIB)]).unwrap();
+        let free0 = fm.counts().1;
+        let mut seed = seed;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // (address, frames, taken as a run)
+        let mut held: Vec<(u64, usize, bool)> = Vec::new();
+        for step in 0..20_000 {
+            match rand() % 8 {
+                0..=2 => {
+                    if let Some(f) = fm.alloc() {
+                        held.push((f, 1, false));
+                    }
+                }
+                3..=4 => {
+                    let n = 1 + (rand() % 64) as usize;
+                    let align = FRAME << (rand() % 6);
+                    let below = [0, 16 * MIB, 40 * MIB][(rand() % 3) as usize];
+                    if let Some(p) = fm.alloc_contiguous(n, align, below) {
+                        held.push((p, n, true));
+                    }
+                }
+                _ if !held.is_empty() => {
+                    let (p, n, run) = held.swap_remove((rand() % held.len() as u64) as usize);
+                    if run {
+                        fm.free_contiguous(p, n).unwrap();
+                    } else {
+                        fm.free(p).unwrap();
+                    }
+                }
+                _ => {}
+            }
+            if step % 1000 == 0 {
+                assert_eq!(fm.check(), 0, "seed {seed:#x} step {step}");
+            }
+        }
+        for (p, n, run) in held.drain(..) {
+            if run {
+                fm.free_contiguous(p, n).unwrap();
+            } else {
+                fm.free(p).unwrap();
+            }
+        }
+        assert_eq!(fm.check(), 0);
+        assert_eq!(fm.counts().1, free0);
+        let above = ((64 - 16) * MIB / FRAME) as usize;
+        assert_eq!(fm.alloc_contiguous(above, FRAME, 0), Some(16 * MIB));
+        fm.free_contiguous(16 * MIB, above).unwrap();
+        assert_eq!(fm.check(), 0);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Misuse
 
