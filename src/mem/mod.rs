@@ -12,7 +12,7 @@
 //!   256 bytes of the AVX-512 path inline, and the dispatch;
 //! * `simd`: the AVX2 and AVX-512 functions for longer calls;
 //! * `copy`, `set`, `cmp`: the register path above 64 bytes, in Rust:
-//!   32-byte register loops up to [`COPY_REP_MIN`] / [`SET_REP_MIN`], then
+//!   32-byte register loops up to `COPY_REP_MIN` / `SET_REP_MIN`, then
 //!   `rep movsb`/`rep stosb` when CPUID reports ERMS or FSRM (otherwise a
 //!   `rep movsq`/`rep stosq` body between overlapping head and tail words).
 //!   Backward memmove never uses `std; rep movsb` (4 GB/s): 32-byte blocks
@@ -22,7 +22,7 @@
 //!   register loop instead;
 //! * `cpu`: CPUID and XGETBV, read once, and the path byte.
 //!
-//! In the Rust code every access goes through [`load`]/[`store`], and
+//! In the Rust code every access goes through `load`/`store`, and
 //! every loaded value through an empty asm statement that pins it to a
 //! general-purpose register. LLVM can then rewrite the loops neither into
 //! calls to memcpy (the crate's `#![no_builtins]` forbids that too, but
