@@ -401,6 +401,37 @@ TEST(heap_grows_from_frames)
     CHECK(memshim_check() == 0);
 }
 
+TEST(frames_the_heap_keeps_for_speed_go_to_the_kernel_when_frames_run_out)
+{
+    MEMSHIM_ONLY();
+    REQUIRE(init_ranges(256 * MiB) == 0);
+    /* Blocks below the dedicated-span size share spans; once freed, the
+     * heap keeps their wholly free spans for reuse (up to 64 MiB). */
+    enum { N = 96 };
+    static void *blocks[N];
+    for (int i = 0; i < N; i++)
+        REQUIRE((blocks[i] = malloc(512 * 1024)) != NULL);
+    for (int i = 0; i < N; i++)
+        free(blocks[i]);
+    struct memshim_stats kept = stats_now();
+    CHECKF(kept.heap_bytes_mapped >= 32 * MiB, "heap keeps %llu bytes",
+           (unsigned long long)kept.heap_bytes_mapped);
+    /* Taking every frame reaches those spans too. */
+    uint64_t taken = 0;
+    while (memshim_frame_alloc() != 0)
+        taken++;
+    struct memshim_stats after = stats_now();
+    CHECK(after.frames_free == 0);
+    CHECKF(after.heap_bytes_mapped < 2 * MiB, "heap still holds %llu bytes",
+           (unsigned long long)after.heap_bytes_mapped);
+    /* Every frame but the heap's metadata (kept for good) was reachable. */
+    CHECKF(taken + kept.heap_bytes_metadata / FRAME + 16 >= kept.frames_total,
+           "%llu frames taken of %llu (%llu were free, %llu bytes of heap metadata)",
+           (unsigned long long)taken, (unsigned long long)kept.frames_total,
+           (unsigned long long)kept.frames_free, (unsigned long long)kept.heap_bytes_metadata);
+    CHECK(memshim_check() == 0);
+}
+
 /* ---- misuse ---------------------------------------------------------- */
 
 static char last_msg[256];

@@ -9,7 +9,7 @@
 # (stdout and stderr, cargo's and make's own progress lines left out)
 # replaces the block, indented as a code block under a "$ command" line.
 # "sample: COMMAND | from TEXT" keeps the output from the first line that
-# contains TEXT. A command that fails leaves its document untouched and
+# contains TEXT (leaving out, say, the build commands). A command that fails leaves its document untouched and
 # makes the script fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,11 +31,8 @@ for doc in docs/*.md; do
                 ok=0
             fi
             run=$(grep -vE '^(make(\[[0-9]+\])?: |\s*(Compiling|Finished|Running|Fresh) )' <<<"$run" || true)
-            if [ -n "$from" ]; then
-                run=$(awk -v t="$from" 'index($0, t) { on = 1 } on' <<<"$run")
-            else
-                printf '    $ %s\n' "${cmd/ --no-print-directory/}" >>"$out"
-            fi
+            [ -z "$from" ] || run=$(awk -v t="$from" 'index($0, t) { on = 1 } on' <<<"$run")
+            printf '    $ %s\n' "${cmd/ --no-print-directory/}" >>"$out"
             sed 's/^/    /' <<<"$run" >>"$out"
             printf '\n' >>"$out"
             skipping=1

@@ -4,6 +4,7 @@
 
 use super::FrameFault;
 use crate::error::Error;
+use crate::heap::cache::Backend;
 use crate::state;
 use crate::types::{memshim_boot_config, memshim_range};
 use x86_64::structures::paging::{FrameAllocator, FrameDeallocator, PhysFrame, Size4KiB};
@@ -58,12 +59,26 @@ pub unsafe fn init_ranges(
 
 /// One frame's physical address, or `None`.
 pub fn alloc() -> Option<u64> {
-    state::with(|s| s.frames.alloc()).flatten()
+    take(|f| f.alloc())
 }
 
 /// See [`super::FrameManager::alloc_contiguous`].
 pub fn alloc_contiguous(count: usize, align: u64, below: u64) -> Option<u64> {
-    state::with(|s| s.frames.alloc_contiguous(count, align, below)).flatten()
+    take(|f| f.alloc_contiguous(count, align, below))
+}
+
+/// Runs `get` on the frame manager. When it finds nothing, the heap first
+/// gives back what it keeps only for speed (wholly free spans, empty slabs:
+/// up to 64 MiB of frames) and `get` runs once more, so frames the heap
+/// does not use are never out of the kernel's reach.
+fn take(get: impl Fn(&mut super::FrameManager) -> Option<u64>) -> Option<u64> {
+    if let Some(p) = state::with(|s| get(&mut s.frames)).flatten() {
+        return Some(p);
+    }
+    if !state::Global.locked(|heap, src| heap.release_reserves(src))? {
+        return None;
+    }
+    state::with(|s| get(&mut s.frames)).flatten()
 }
 
 fn report(r: Result<(), FrameFault>) {

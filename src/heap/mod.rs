@@ -537,7 +537,7 @@ impl Heap {
 
     /// Releases what the heap keeps only for speed: the kept span and kept
     /// empty slabs. Returns whether anything went back.
-    fn release_reserves(&mut self, src: &mut dyn Source) -> bool {
+    pub(crate) fn release_reserves(&mut self, src: &mut dyn Source) -> bool {
         let mut any = false;
         for c in 0..CLASSES {
             loop {
