@@ -120,20 +120,24 @@ pub unsafe fn free(p: *mut u8) {
     if let Some(l) = Local::enter() {
         match cache::free_fast(Global.shared(), l.cache(), p.addr()) {
             FastFree::Done => return,
-            FastFree::Watched(s, idx) => return watched(l, s, idx),
+            FastFree::Marked(s, idx) => return marked(l, s, idx),
             FastFree::Slow => {}
         }
     }
     free_slow(p);
 }
 
-/// A free into a slab the cache watches (see [`cache::watched`]), with the
-/// cache still entered (it is left here, so the fast path ends in a jump).
+/// A free into a slab with marks (see [`cache::marked`]), with the cache
+/// still entered (it is left here, so the fast path ends in a jump).
 #[cold]
 #[inline(never)]
-fn watched(l: Local, s: *mut crate::heap::slab::Slab, idx: usize) {
+fn marked(l: Local, s: *mut crate::heap::slab::Slab, idx: usize) {
     // SAFETY: just returned by `free_fast` for this cache, still entered.
-    unsafe { cache::watched(&Global, l.cache(), s, idx) };
+    let r = unsafe { cache::marked(&Global, l.cache(), s, idx) };
+    drop(l);
+    if let Err(fault) = r {
+        report(fault);
+    }
 }
 
 /// [`free`] for everything the fast path does not take: other owners'

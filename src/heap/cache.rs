@@ -402,9 +402,9 @@ fn settle<B: Backend>(b: &B, c: &Cache, s: *mut Slab) {
 pub enum FastFree {
     /// Freed; nothing more to do.
     Done,
-    /// Freed into slab `.0` (object `.1`), which its owner watches: the
-    /// caller finishes with [`watched`].
-    Watched(*mut Slab, usize),
+    /// Nothing done yet: object `.1` of slab `.0` has marks to look at (see
+    /// [`Slab::free_mine`]); the caller frees it with [`marked`].
+    Marked(*mut Slab, usize),
     /// Nothing done: the caller takes [`free`].
     Slow,
 }
@@ -445,33 +445,48 @@ pub fn free_fast(shared: &Shared, c: &Cache, a: usize) -> FastFree {
         return FastFree::Slow;
     };
     // SAFETY: as above; `idx` from `object_of_mine`.
-    let r = match unsafe { slab.free_mine(idx) } {
-        Freed::Quiet => FastFree::Done,
-        Freed::Watched => FastFree::Watched(s, idx),
-        Freed::Refused => return FastFree::Slow,
-    };
-    c.note_free(slab.size.load(Relaxed) as usize);
-    r
+    match unsafe { slab.free_mine(idx) } {
+        Freed::Quiet => {
+            c.note_free(slab.size.load(Relaxed) as usize);
+            FastFree::Done
+        }
+        Freed::Marked => FastFree::Marked(s, idx),
+        Freed::Watched | Freed::Refused => FastFree::Slow,
+    }
 }
 
-/// After [`free_fast`] freed object `idx` into slab `s`, which `c`'s owner
-/// watches: a full slab's object becomes a hint (or, hints full, the slab
-/// is filed again); an empty slab goes back to the heap.
+/// Frees object `idx` of slab `s` after [`free_fast`] found marks on the
+/// slab: remote frees to check against, or a watch. A full slab's object
+/// becomes a hint (or, hints full, the slab is filed again); an empty slab
+/// goes back to the heap.
 ///
 /// # Safety
 /// `s` and `idx` are what [`free_fast`] returned for `c`, just before; the
 /// caller still owns `c`.
 #[cold]
 #[inline(never)]
-pub unsafe fn watched<B: Backend>(b: &B, c: &Cache, s: *mut Slab, idx: usize) {
+pub unsafe fn marked<B: Backend>(b: &B, c: &Cache, s: *mut Slab, idx: usize) -> Result<(), Fault> {
     // SAFETY: per the contract `s` is a live descriptor `c` owns.
     let slab = unsafe { &*s };
-    let hinted = !slab.is_empty()
-        && slab.place.load(Relaxed) == place::FULL
-        && c.hints.get(slab.class()).is_some_and(|h| h.push(s, idx));
-    if !hinted {
-        settle(b, c, s);
+    let size = slab.size.load(Relaxed) as usize;
+    // SAFETY: per the contract, `idx` is an object index of the slab.
+    match unsafe { slab.free_marked(idx) } {
+        Freed::Refused => {
+            let a = slab.base.load(Relaxed) + idx * size;
+            return Err(fault(SlabFault::DoubleFree, a));
+        }
+        Freed::Watched => {
+            let hinted = !slab.is_empty()
+                && slab.place.load(Relaxed) == place::FULL
+                && c.hints.get(slab.class()).is_some_and(|h| h.push(s, idx));
+            if !hinted {
+                settle(b, c, s);
+            }
+        }
+        Freed::Quiet | Freed::Marked => {}
     }
+    c.note_free(size);
+    Ok(())
 }
 
 /// Frees `p` through cache `c` when [`free_fast`] did not: a slab object
@@ -597,11 +612,8 @@ pub fn free_any<B: Backend>(b: &B, c: Option<&Cache>, p: NonNull<u8>) -> Result<
     match c {
         Some(c) => match free_fast(b.shared(), c, p.as_ptr().addr()) {
             FastFree::Done => Ok(()),
-            FastFree::Watched(s, idx) => {
-                // SAFETY: just returned by `free_fast` for `c`.
-                unsafe { watched(b, c, s, idx) };
-                Ok(())
-            }
+            // SAFETY: just returned by `free_fast` for `c`.
+            FastFree::Marked(s, idx) => unsafe { marked(b, c, s, idx) },
             FastFree::Slow => free(b, c, p),
         },
         None => b

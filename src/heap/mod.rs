@@ -662,7 +662,7 @@ impl Heap {
         // SAFETY: `s` is a live heap-owned descriptor on no list but `owned`.
         unsafe {
             let slab = &*s;
-            if slab.notified.load(Acquire) != 0 {
+            if slab.notified(Acquire) {
                 // A remote free is pushing it somewhere: whoever pops it
                 // brings it back here.
                 slab.set_place(place::FULL);
@@ -763,8 +763,8 @@ impl Heap {
             // while on a stack waits for this to be released.
             self.settle_heap_slab(s, src);
         } else {
-            slab.notified.store(0, SeqCst);
-            if slab.remote_count() > 0 && slab.notified.swap(1, AcqRel) == 0 {
+            slab.clear_notified();
+            if slab.remote_count() > 0 && slab.notify() {
                 // SAFETY: caches are never freed; this call set `notified`.
                 unsafe { slab::push_pending(&(*owner).pending, s) };
             }
@@ -824,7 +824,7 @@ impl Heap {
             // SAFETY: as above.
             if ptr::eq(unsafe { (*p).owner.load(Acquire) }, c) {
                 // SAFETY: as above; popped, so this call may clear `notified`.
-                unsafe { (*p).notified.store(0, SeqCst) };
+                unsafe { (*p).clear_notified() };
             } else {
                 self.reroute(src, p);
             }
@@ -923,7 +923,7 @@ impl Heap {
             if let (_, Some(p)) = slab.merge_words() {
                 dup = Some(p);
             }
-            slab.notified.store(0, Relaxed);
+            slab.clear_notified();
         };
         // SAFETY: the lock is held; the lists do not change meanwhile.
         unsafe {

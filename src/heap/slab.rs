@@ -20,7 +20,7 @@ use super::class::{Class, CLASS};
 use super::spans::Span;
 use core::ptr;
 use core::sync::atomic::{
-    AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::*,
+    AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering, Ordering::*,
 };
 
 /// Bitmap words per slab (64 objects each).
@@ -56,15 +56,20 @@ pub struct Slab {
     /// Objects not in `free` (owner only): allocated, or freed remotely
     /// and not merged yet.
     pub used: AtomicU16,
-    /// Set by the first remote free after the owner last merged; the slab
-    /// is then on (or about to be pushed onto) a pending stack. In line 0
-    /// so the owner's free reads line 2 only when there are remote frees
-    /// to check against (a remote free writes it once per merge, not once
-    /// per free).
-    pub notified: AtomicU8,
-    /// What a free must tell the owner ([`WATCH_EMPTY`], [`WATCH_FULL`]);
-    /// 0 for the active slab, so its frees never leave the fast path.
-    pub watch: AtomicU8,
+    /// Two marks a free must look at, in one word so the owner's free
+    /// tests both with one load (0: neither, the common case):
+    /// - [`NOTIFIED`], set by the first remote free after the owner last
+    ///   merged; the slab is then on (or about to be pushed onto) a pending
+    ///   stack. In line 0 so the owner's free reads line 2 only when there
+    ///   are remote frees to check against (a remote free writes it once
+    ///   per merge, not once per free);
+    /// - above [`WATCH_SHIFT`], what a free must tell the owner
+    ///   ([`WATCH_EMPTY`], [`WATCH_FULL`]); 0 for the active slab, so its
+    ///   frees never leave the fast path.
+    ///
+    /// Remote frees set `NOTIFIED` with an atomic OR, so every change by
+    /// the owner is an atomic read-modify-write too.
+    marks: AtomicU16,
 
     // -- line 1: the owner's bookkeeping (rarely touched).
     /// The owning cache; null: the heap (under its lock).
@@ -115,15 +120,23 @@ fn word_bit(idx: usize) -> (usize, u64) {
     ((idx >> 6) & (WORDS - 1), 1u64 << (idx & 63))
 }
 
-/// `watch`: the owner wants to know when `used` reaches 0.
-pub(crate) const WATCH_EMPTY: u8 = 1;
-/// `watch`: the owner wants to know of the first free (the slab was full).
-pub(crate) const WATCH_FULL: u8 = 2;
+/// `marks`: a remote free is outstanding (the slab is, or is about to be,
+/// on its owner's pending stack).
+pub(crate) const NOTIFIED: u16 = 1;
+/// `marks`: where the watch bits start.
+const WATCH_SHIFT: u32 = 8;
+/// Watch: the owner wants to know when `used` reaches 0.
+pub(crate) const WATCH_EMPTY: u16 = 1 << WATCH_SHIFT;
+/// Watch: the owner wants to know of the first free (the slab was full).
+pub(crate) const WATCH_FULL: u16 = 2 << WATCH_SHIFT;
 
 /// What [`Slab::free_mine`] did.
 pub enum Freed {
     /// Freed; nothing for the owner to do.
     Quiet,
+    /// Nothing done yet: the slab has marks (remote frees to check against,
+    /// or a watch); the owner frees through [`Slab::free_marked`].
+    Marked,
     /// Freed into a slab its owner watches, which is full or empty now:
     /// the owner must hint the object or re-file the slab.
     Watched,
@@ -169,8 +182,7 @@ impl Slab {
             recip: AtomicU64::new(0),
             size: AtomicU32::new(0),
             used: AtomicU16::new(0),
-            notified: AtomicU8::new(0),
-            watch: AtomicU8::new(0),
+            marks: AtomicU16::new(0),
             owner: AtomicPtr::new(ptr::null_mut()),
             class: AtomicU8::new(0),
             place: AtomicU8::new(place::ACTIVE),
@@ -210,8 +222,7 @@ impl Slab {
                 recip: AtomicU64::new(u64::from(c.recip)),
                 size: AtomicU32::new(c.size),
                 used: AtomicU16::new(0),
-                notified: AtomicU8::new(0),
-                watch: AtomicU8::new(0),
+                marks: AtomicU16::new(0),
                 owner: AtomicPtr::new(ptr::null_mut()),
                 class: AtomicU8::new(class as u8),
                 place: AtomicU8::new(place::EMPTY),
@@ -354,7 +365,7 @@ impl Slab {
         self.free[w].store(f | bit, Relaxed);
         let used = self.used.load(Relaxed) - 1;
         self.used.store(used, Relaxed);
-        let watch = self.watch.load(Relaxed);
+        let watch = self.marks.load(Relaxed) & !NOTIFIED;
         Ok(watch != 0 && (used == 0 || watch & WATCH_FULL != 0))
     }
 
@@ -374,24 +385,43 @@ impl Slab {
         unsafe {
             let free = self.free.get_unchecked(w);
             let f = mine(free.as_ptr());
-            // Freed already, here or (with remote frees outstanding) by
-            // another thread.
-            if (f >> n) & 1 != 0
-                || (self.notified.load(Relaxed) != 0
-                    && (self.remote.get_unchecked(w).load(Relaxed) >> n) & 1 != 0)
-            {
-                return Freed::Refused;
+            if (f >> n) & 1 != 0 {
+                return Freed::Refused; // freed already, here
+            }
+            if self.marks.load(Relaxed) != 0 {
+                return Freed::Marked;
             }
             free.store(f | 1 << n, Relaxed);
-            let watch = mine(self.watch.as_ptr());
-            let watched = watch != 0 && (watch & WATCH_FULL != 0 || mine(self.used.as_ptr()) == 1);
             // (An atomic load and store: the compiler makes one `dec` of them.)
             self.used.store(self.used.load(Relaxed) - 1, Relaxed);
-            if watched {
-                return Freed::Watched;
-            }
         }
         Freed::Quiet
+    }
+
+    /// [`Slab::free_mine`] when it answered [`Freed::Marked`]: checks
+    /// against remote frees, frees, and says whether the owner watches.
+    ///
+    /// # Safety
+    /// As for [`Slab::free_mine`].
+    pub unsafe fn free_marked(&self, idx: usize) -> Freed {
+        let (w, n) = ((idx >> 6) & (WORDS - 1), idx & 63);
+        let f = self.free[w].load(Relaxed);
+        let marks = self.marks.load(Relaxed);
+        // Freed already, here or by another thread (not merged yet).
+        if (f >> n) & 1 != 0
+            || (marks & NOTIFIED != 0 && (self.remote[w].load(Relaxed) >> n) & 1 != 0)
+        {
+            return Freed::Refused;
+        }
+        self.free[w].store(f | 1 << n, Relaxed);
+        let used = self.used.load(Relaxed) - 1;
+        self.used.store(used, Relaxed);
+        let watch = marks & !NOTIFIED;
+        if watch != 0 && (watch & WATCH_FULL != 0 || used == 0) {
+            Freed::Watched
+        } else {
+            Freed::Quiet
+        }
     }
 
     /// Takes object `idx` if it is free (owner only): its address.
@@ -431,7 +461,7 @@ impl Slab {
         // Written only when it changes: the owner's line stays clean. (All
         // SeqCst with the merge's clear and its look at the words: a free
         // the merge did not see then sees `notified` clear, and sets it.)
-        Ok(self.notified.load(SeqCst) == 0 && self.notified.swap(1, AcqRel) == 0)
+        Ok(!self.notified(SeqCst) && self.notify())
     }
 
     /// Merges remote frees into `free` after taking the slab off a pending
@@ -441,7 +471,7 @@ impl Slab {
     pub fn merge_remote(&self) -> (u32, Option<usize>) {
         // Cleared before the words are taken: a remote free that misses
         // this merge notifies again.
-        self.notified.store(0, SeqCst);
+        self.clear_notified();
         self.merge_words()
     }
 
@@ -491,7 +521,25 @@ impl Slab {
             place::PARTIAL => WATCH_EMPTY,
             _ => 0,
         };
-        self.watch.store(watch, Relaxed);
+        // A remote free may set NOTIFIED meanwhile: it stays.
+        let _ = self
+            .marks
+            .fetch_update(Relaxed, Relaxed, |m| Some(m & NOTIFIED | watch));
+    }
+
+    /// Whether a remote free is outstanding (see [`NOTIFIED`]).
+    pub fn notified(&self, order: Ordering) -> bool {
+        self.marks.load(order) & NOTIFIED != 0
+    }
+
+    /// Sets [`NOTIFIED`]; whether this call set it (it was clear).
+    pub fn notify(&self) -> bool {
+        self.marks.fetch_or(NOTIFIED, AcqRel) & NOTIFIED == 0
+    }
+
+    /// Clears [`NOTIFIED`] (its popper, or the owner merging).
+    pub fn clear_notified(&self) {
+        self.marks.fetch_and(!NOTIFIED, SeqCst);
     }
 
     /// Whether every object is free (owner's view).
