@@ -848,9 +848,6 @@ impl Heap {
                 if let (_, Some(p)) = slab.merge_words() {
                     self.note_fault(Fault::DoubleFree(p));
                 }
-                // The bitmap is the truth (a fork child's cache may have
-                // stopped between a bit and its count).
-                slab.recount();
                 slab.set_place(place::FULL);
             }
             self.settle_heap_slab(s, src);

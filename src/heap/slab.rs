@@ -53,9 +53,6 @@ pub struct Slab {
     pub recip: AtomicU64,
     /// Object size.
     pub size: AtomicU32,
-    /// Objects not in `free` (owner only): allocated, or freed remotely
-    /// and not merged yet.
-    pub used: AtomicU16,
     /// Two marks a free must look at, in one word so the owner's free
     /// tests both with one load (0: neither, the common case):
     /// - [`NOTIFIED`], set by the first remote free after the owner last
@@ -181,7 +178,6 @@ impl Slab {
             limit: AtomicU64::new(0),
             recip: AtomicU64::new(0),
             size: AtomicU32::new(0),
-            used: AtomicU16::new(0),
             marks: AtomicU16::new(0),
             owner: AtomicPtr::new(ptr::null_mut()),
             class: AtomicU8::new(0),
@@ -221,7 +217,6 @@ impl Slab {
                 limit: AtomicU64::new(u64::from(c.count * c.size)),
                 recip: AtomicU64::new(u64::from(c.recip)),
                 size: AtomicU32::new(c.size),
-                used: AtomicU16::new(0),
                 marks: AtomicU16::new(0),
                 owner: AtomicPtr::new(ptr::null_mut()),
                 class: AtomicU8::new(class as u8),
@@ -325,8 +320,6 @@ impl Slab {
                 return None;
             }
             word.store(w & (w - 1), Relaxed);
-            // (An atomic load and store: the compiler makes one `inc` of them.)
-            self.used.store(self.used.load(Relaxed) + 1, Relaxed);
             let idx = i * 64 + w.trailing_zeros() as usize;
             Some(mine(self.base.as_ptr()) + idx * mine(self.size.as_ptr()) as usize)
         }
@@ -363,10 +356,11 @@ impl Slab {
             return Err(SlabFault::DoubleFree);
         }
         self.free[w].store(f | bit, Relaxed);
-        let used = self.used.load(Relaxed) - 1;
-        self.used.store(used, Relaxed);
         let watch = self.marks.load(Relaxed) & !NOTIFIED;
-        Ok(watch != 0 && (used == 0 || watch & WATCH_FULL != 0))
+        Ok(
+            watch != 0
+                && (watch & WATCH_FULL != 0 || self.word_full(w, f | bit) && self.is_empty()),
+        )
     }
 
     /// [`Slab::free_local`] for the fast path, by object index.
@@ -392,8 +386,6 @@ impl Slab {
                 return Freed::Marked;
             }
             free.store(f | 1 << n, Relaxed);
-            // (An atomic load and store: the compiler makes one `dec` of them.)
-            self.used.store(self.used.load(Relaxed) - 1, Relaxed);
         }
         Freed::Quiet
     }
@@ -403,6 +395,7 @@ impl Slab {
     ///
     /// # Safety
     /// As for [`Slab::free_mine`].
+    #[inline(always)]
     pub unsafe fn free_marked(&self, idx: usize) -> Freed {
         let (w, n) = ((idx >> 6) & (WORDS - 1), idx & 63);
         let f = self.free[w].load(Relaxed);
@@ -413,11 +406,10 @@ impl Slab {
         {
             return Freed::Refused;
         }
-        self.free[w].store(f | 1 << n, Relaxed);
-        let used = self.used.load(Relaxed) - 1;
-        self.used.store(used, Relaxed);
+        let now = f | 1 << n;
+        self.free[w].store(now, Relaxed);
         let watch = marks & !NOTIFIED;
-        if watch != 0 && (watch & WATCH_FULL != 0 || used == 0) {
+        if watch != 0 && (watch & WATCH_FULL != 0 || self.word_full(w, now) && self.is_empty()) {
             Freed::Watched
         } else {
             Freed::Quiet
@@ -438,7 +430,6 @@ impl Slab {
                 return None;
             }
             self.free[w].store(f & !(1 << n), Relaxed);
-            self.used.store(self.used.load(Relaxed) + 1, Relaxed);
             Some(mine(self.base.as_ptr()) + idx * mine(self.size.as_ptr()) as usize)
         }
     }
@@ -493,10 +484,6 @@ impl Slab {
                 dup_at = Some(self.base.load(Relaxed) + idx * self.size.load(Relaxed) as usize);
             }
         }
-        if merged > 0 {
-            self.used
-                .store(self.used.load(Relaxed) - merged as u16, Relaxed);
-        }
         (merged, dup_at)
     }
 
@@ -542,22 +529,23 @@ impl Slab {
         self.marks.fetch_and(!NOTIFIED, SeqCst);
     }
 
-    /// Whether every object is free (owner's view).
+    /// Whether every object is free (owner's view: objects freed remotely
+    /// count once merged), from the bitmap.
     pub fn is_empty(&self) -> bool {
-        self.used.load(Relaxed) == 0
+        (0..WORDS).all(|w| self.word_full(w, self.free[w].load(Relaxed)))
+    }
+
+    /// Whether free word `w`, whose value is `now`, has every one of its
+    /// objects free: the cheap first test of [`Slab::is_empty`].
+    #[inline(always)]
+    fn word_full(&self, w: usize, now: u64) -> bool {
+        let n = (self.count.load(Relaxed) as usize).saturating_sub(w * 64);
+        now == if n >= 64 { !0 } else { (1u64 << n) - 1 }
     }
 
     /// Whether some object is free (owner's view).
     pub fn has_free(&self) -> bool {
-        self.used.load(Relaxed) < self.count.load(Relaxed)
-    }
-
-    /// Recounts `used` from the bitmap (the ground truth), for a slab whose
-    /// owner may have stopped half-way (a fork child).
-    pub fn recount(&self) {
-        let free = self.free_count();
-        self.used
-            .store(self.count.load(Relaxed) - free as u16, Relaxed);
+        self.free.iter().any(|w| w.load(Relaxed) != 0)
     }
 }
 
