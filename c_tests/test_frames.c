@@ -608,3 +608,350 @@ TEST(phys_limit_beyond_ram_is_clamped)
     free(p);
     CHECK(memshim_check() == 0);
 }
+
+/* ---- mixed use, everything given back --------------------------------- */
+
+/* What smptest.c does on one CPU, interleaved at random: single frames,
+ * runs of 8, runs of other shapes (alignment, `below`), large mallocs the
+ * heap grows from frames for and gives back (memshim_trim now and then),
+ * reservations, frees in random order, both free calls for single frames.
+ * RAM is 96 MiB, the first 64 MiB of it a mapping of ours (phys_limit), so
+ * the heap's runs lie among the frames above 16 MiB. Frames below the
+ * limit carry a tag and heap blocks a pattern, both checked when given
+ * back: a frame handed out twice, or one the heap also holds, shows.
+ * After each round, with everything back and trimmed: no problems, the
+ * free count where it was (less the frames reserved and any the heap took
+ * for its metadata, which is never given back), and the longest run above
+ * 16 MiB (above the metadata a first round leaves) where it was. */
+#define MIX_RAM (64 * MiB)
+#define MIX_TOP (96 * MiB)
+#define MIX_HELD 16384
+#define MIX_BLOCKS 48
+
+struct mix_held { uint64_t phys; uint32_t frames; };
+static struct mix_held mix_held[MIX_HELD];
+static size_t mix_nheld;
+static unsigned char mix_owned[MIX_TOP / FRAME];
+static struct { unsigned char *p; size_t len; } mix_block[MIX_BLOCKS];
+static unsigned char *mix_ram;
+
+static uint64_t mix_seed;
+static uint64_t mix_rand(void)
+{
+    mix_seed ^= mix_seed << 13;
+    mix_seed ^= mix_seed >> 7;
+    mix_seed ^= mix_seed << 17;
+    return mix_seed;
+}
+
+static uint64_t mix_tag(uint64_t phys) { return phys * 0x9E3779B97F4A7C15ull ^ 0x5A5A; }
+
+/* Records frames [phys, phys + n) as ours (there is room: callers see
+ * to it): none may be ours already. A frame handed out twice is reported
+ * and kept out of the books. */
+static void mix_take(uint64_t phys, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t f = phys + i * FRAME;
+        if (f % FRAME || f < MiB || f >= MIX_TOP || mix_owned[f / FRAME]) {
+            CHECKF(0, "frame %#llx handed out while held, or outside RAM", (unsigned long long)f);
+            return;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t f = phys + i * FRAME;
+        mix_owned[f / FRAME] = 1;
+        if (f < MIX_RAM)
+            memcpy(mix_ram + f, &(uint64_t){mix_tag(f)}, 8);
+    }
+    mix_held[mix_nheld++] = (struct mix_held){phys, n};
+}
+
+static void mix_give(size_t i)
+{
+    struct mix_held h = mix_held[i];
+    mix_held[i] = mix_held[--mix_nheld];
+    for (uint32_t k = 0; k < h.frames; k++) {
+        uint64_t f = h.phys + k * FRAME, t;
+        if (f < MIX_RAM) {
+            memcpy(&t, mix_ram + f, 8);
+            CHECKF(t == mix_tag(f), "frame %#llx was written by someone else", (unsigned long long)f);
+        }
+        mix_owned[f / FRAME] = 0;
+    }
+    if (h.frames == 1 && mix_rand() % 2)
+        memshim_frame_free(h.phys);
+    else
+        memshim_frame_free_contiguous(h.phys, h.frames);
+}
+
+static void mix_block_free(size_t i)
+{
+    unsigned char *p = mix_block[i].p;
+    size_t len = mix_block[i].len;
+    unsigned char v = (unsigned char)((uintptr_t)p >> 12);
+    CHECKF(p[0] == v && p[len / 2] == v && p[len - 1] == v, "heap block %p was overwritten", (void *)p);
+    free(p);
+    mix_block[i].p = NULL;
+}
+
+/* Frames reserved (of them, frames that were free), blocks from frames. */
+static uint64_t mix_reserved, mix_reserved_free, mix_heap_from_frames;
+
+/* One round of mixed use, then everything given back in random order and
+ * the heap trimmed. */
+static void mix_round(uint64_t seed, int steps)
+{
+    mix_seed = seed;
+    for (int step = 0; step < steps; step++) {
+        uint64_t op = mix_rand() % 32, p;
+        if (op < 15 && mix_nheld == MIX_HELD)
+            op = 31; /* no room to remember more: give one back */
+        if (op < 10) { /* one frame */
+            if ((p = memshim_frame_alloc()) != 0)
+                mix_take(p, 1);
+        } else if (op < 13) { /* a run of 8, as smptest.c takes */
+            uint64_t align = (mix_rand() % 2) ? 8 * FRAME : FRAME;
+            if ((p = memshim_frame_alloc_contiguous(8, align, 0)) != 0)
+                mix_take(p, 8);
+        } else if (op < 15) { /* other shapes, alignment, below */
+            uint32_t n = 1 + (uint32_t)(mix_rand() % 300);
+            uint64_t align = FRAME << (mix_rand() % 10);
+            uint64_t below = (uint64_t[]){0, 16 * MiB, 40 * MiB, 80 * MiB}[mix_rand() % 4];
+            if ((p = memshim_frame_alloc_contiguous(n, align, below)) != 0) {
+                CHECK(p % align == 0 && (below == 0 || p + n * FRAME <= below));
+                mix_take(p, n);
+            }
+        } else if (op < 17) { /* a large block: the heap grows from frames */
+            size_t i = mix_rand() % MIX_BLOCKS;
+            if (mix_block[i].p)
+                mix_block_free(i);
+            size_t len = (size_t)(64 * 1024 + mix_rand() % (6 * MiB));
+            unsigned char *b = malloc(len);
+            if (b) {
+                unsigned char v = (unsigned char)((uintptr_t)b >> 12);
+                b[0] = b[len / 2] = b[len - 1] = v;
+                mix_heap_from_frames += b >= mix_ram && b < mix_ram + MIX_RAM;
+                mix_block[i].p = b;
+                mix_block[i].len = len;
+            }
+        } else if (op < 18) {
+            size_t i = mix_rand() % MIX_BLOCKS;
+            if (mix_block[i].p)
+                mix_block_free(i);
+        } else if (op == 18 && mix_rand() % 16 == 0) {
+            memshim_trim();
+        } else if (op == 19 && mix_reserved < 16 && mix_rand() % 8 == 0) {
+            /* One frame of the 1-16 MiB zone, if it is not in use. */
+            uint64_t f = (256 + mix_rand() % (15 * 256)) * FRAME;
+            struct memshim_stats a = stats_now();
+            if (memshim_frame_reserve(f, FRAME) == 0) {
+                struct memshim_stats b = stats_now();
+                mix_reserved += a.frames_total - b.frames_total;
+                mix_reserved_free += a.frames_free - b.frames_free;
+            }
+        } else if (mix_nheld > 0) { /* give back: mostly recent, else any */
+            size_t back = (size_t)(mix_rand() % 4);
+            size_t i = mix_rand() % 4 ? mix_nheld - 1 - (back < mix_nheld ? back : mix_nheld - 1)
+                                       : (size_t)(mix_rand() % mix_nheld);
+            mix_give(i);
+        }
+        if (step % 1000 == 999)
+            CHECKF(memshim_check() == 0, "seed %#llx step %d", (unsigned long long)seed, step);
+    }
+    while (mix_nheld > 0)
+        mix_give(mix_rand() % mix_nheld);
+    for (size_t i = 0; i < MIX_BLOCKS; i++)
+        if (mix_block[i].p)
+            mix_block_free(i);
+    memshim_trim();
+}
+
+/* The longest free run at or above 16 MiB (a binary search of contiguous
+ * requests, each given back): its length, and where a request for it
+ * lands in *at. */
+static size_t mix_longest_above_16_mib(uint64_t *at)
+{
+    size_t lo = 0, hi = MIX_TOP / FRAME;
+    *at = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        uint64_t p = memshim_frame_alloc_contiguous(mid, FRAME, 0);
+        if (p)
+            memshim_frame_free_contiguous(p, mid);
+        if (p >= 16 * MiB)
+            lo = mid, *at = p;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+TEST(frames_and_heap_mixed_use_all_given_back)
+{
+    MEMSHIM_ONLY();
+    void *m = mmap(NULL, MIX_RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(m != MAP_FAILED);
+    mix_ram = (unsigned char *)m;
+    struct memshim_boot_config c = {
+        .kernel_start = KERNEL_START,
+        .kernel_end = KERNEL_END,
+        .phys_offset = (uint64_t)(uintptr_t)mix_ram,
+        .phys_limit = MIX_RAM,
+    };
+    struct memshim_range r = {0, MIX_TOP};
+    REQUIRE(memshim_frames_init(&r, 1, &c) == 0);
+    /* With nothing else in use yet, a run from the first free frame above
+       16 MiB (after the bitmap) to the top of RAM. */
+    uint64_t at0;
+    size_t run0 = mix_longest_above_16_mib(&at0);
+    CHECK(at0 >= 16 * MiB && at0 < 16 * MiB + 16 * FRAME && at0 + run0 * FRAME == MIX_TOP);
+    /* A first round grows the heap's metadata to its peak (metadata pages
+       come from frames too and are never given back). */
+    mix_round(0x0123456789ABCDEFull, 30000);
+    const uint64_t seeds[] = {0x9E3779B97F4A7C15ull, 1, 0xDEADBEEF, 4242};
+    int compared = 0;
+    for (size_t round = 0; round < sizeof seeds / sizeof seeds[0]; round++) {
+        CHECKF(memshim_check() == 0, "before round %zu", round);
+        struct memshim_stats s0 = stats_now();
+        uint64_t at;
+        size_t run = mix_longest_above_16_mib(&at);
+        uint64_t reserved = mix_reserved, reserved_free = mix_reserved_free;
+        mix_round(seeds[round], 30000);
+        struct memshim_stats s = stats_now();
+        CHECKF(memshim_check() == 0, "round %zu", round);
+        uint64_t meta = (s.heap_bytes_metadata - s0.heap_bytes_metadata) / FRAME;
+        reserved = mix_reserved - reserved;
+        reserved_free = mix_reserved_free - reserved_free;
+        CHECKF(s.frames_total == s0.frames_total - reserved, "round %zu: %llu of %llu frames", round,
+               (unsigned long long)s.frames_total, (unsigned long long)s0.frames_total);
+        CHECKF(s.frames_free == s0.frames_free - reserved_free - meta,
+               "round %zu: %llu frames free, %llu before (%llu reserved, %llu taken for metadata)",
+               round, (unsigned long long)s.frames_free, (unsigned long long)s0.frames_free,
+               (unsigned long long)reserved_free, (unsigned long long)meta);
+        if (meta != 0)
+            continue; /* a new metadata chunk may sit anywhere */
+        uint64_t p = memshim_frame_alloc_contiguous(run, FRAME, 0);
+        CHECKF(p == at, "round %zu: a run of %zu frames at %#llx: %#llx", round, run,
+               (unsigned long long)at, (unsigned long long)p);
+        if (p)
+            memshim_frame_free_contiguous(p, run);
+        CHECKF(memshim_check() == 0, "round %zu", round);
+        compared++;
+    }
+    CHECK(compared >= 2);
+    CHECK(mix_heap_from_frames > 0);
+    CHECK(mix_reserved > 0);
+}
+
+/* Takes every free frame above 16 MiB below `at` (one by one, lowest
+ * first), into mix_held: the holes the heap's metadata leaves. */
+static void mix_fill_below(uint64_t at)
+{
+    uint64_t p;
+    while (mix_nheld < MIX_HELD && (p = memshim_frame_alloc_contiguous(1, FRAME, 0)) != 0) {
+        if (p < 16 * MiB || p >= at) {
+            memshim_frame_free_contiguous(p, 1);
+            return;
+        }
+        mix_held[mix_nheld++] = (struct mix_held){p, 1};
+    }
+}
+
+/* The heap's runs and single frames side by side, as in smptest.c:
+ * padding frames up to the single-frame hint, a large block (the heap
+ * grows by a run from frames just above the padding), one frame (next
+ * fit: the first one after the heap's run), the block freed and the heap
+ * trimmed (its run goes back), the frame given back, the padding too.
+ * Each time, every frame above the heap's metadata is free again and must
+ * be one run where it was. Before the run index applied its queue ahead
+ * of range changes, the heap's run going back between the frame's two
+ * calls (the frame's bitmap word in the same 256 frames as the run's
+ * end) left the index showing the frame taken. The heap's metadata pages
+ * (never given back) come from frames too, now and then: the holes below
+ * the run are kept filled, and the run measured again. */
+TEST(heap_runs_given_back_beside_single_frames_leave_one_run)
+{
+    MEMSHIM_ONLY();
+    void *m = mmap(NULL, MIX_RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(m != MAP_FAILED);
+    mix_ram = (unsigned char *)m;
+    struct memshim_boot_config c = {
+        .kernel_start = KERNEL_START,
+        .kernel_end = KERNEL_END,
+        .phys_offset = (uint64_t)(uintptr_t)mix_ram,
+        .phys_limit = MIX_RAM,
+    };
+    struct memshim_range r = {0, MIX_RAM};
+    REQUIRE(memshim_frames_init(&r, 1, &c) == 0);
+    struct memshim_stats start = stats_now();
+    free(malloc(2 * MiB));
+    memshim_trim();
+    struct memshim_stats s0 = stats_now();
+    uint64_t at;
+    size_t run = mix_longest_above_16_mib(&at);
+    REQUIRE(run > 8192);
+    mix_nheld = 0;
+    mix_fill_below(at);
+    size_t fillers = mix_nheld;
+    mix_seed = 0x2545F4914F6CDD1Dull;
+    uint64_t hint = 16 * MiB; /* the next single frame: the first free one from here */
+    int beside = 0, compared = 0;
+    for (int i = 0; i < 600 && harness_fails == 0; i++) {
+        size_t pad = (size_t)((hint > at ? hint - at : 0) / FRAME + mix_rand() % 64);
+        size_t len = (size_t)(256 * 1024 + mix_rand() % (2 * MiB));
+        if (at + pad * FRAME + 2 * len + 4 * MiB > at + run * FRAME) {
+            /* Near the top: take every frame from the hint up, so the
+               next one wraps to the lowest free frame above 16 MiB. */
+            uint64_t f;
+            while ((f = memshim_frame_alloc()) >= hint && mix_nheld < MIX_HELD)
+                mix_held[mix_nheld++] = (struct mix_held){f, 1};
+            CHECKF(f == at, "wrapped to %#llx, not %#llx", (unsigned long long)f, (unsigned long long)at);
+            memshim_frame_free(f);
+            while (mix_nheld > fillers)
+                memshim_frame_free(mix_held[--mix_nheld].phys);
+            hint = at + FRAME;
+            continue;
+        }
+        uint64_t p = pad ? memshim_frame_alloc_contiguous(pad, FRAME, 0) : 0;
+        CHECKF(!pad || p == at, "padding at %#llx", (unsigned long long)p);
+        unsigned char *b = malloc(len);
+        REQUIRE(b != NULL);
+        uint64_t f = memshim_frame_alloc();
+        REQUIRE(f != 0);
+        hint = f + FRAME;
+        beside += b >= mix_ram + at + pad * FRAME && b < mix_ram + f;
+        free(b);
+        memshim_trim();
+        memshim_frame_free(f);
+        if (pad)
+            memshim_frame_free_contiguous(p, pad);
+        struct memshim_stats s = stats_now();
+        uint64_t meta = (s.heap_bytes_metadata - s0.heap_bytes_metadata) / FRAME;
+        CHECKF(s.frames_free == s0.frames_free - meta, "step %d: %llu frames free, %llu before", i,
+               (unsigned long long)s.frames_free, (unsigned long long)s0.frames_free);
+        uint64_t now;
+        size_t got = mix_longest_above_16_mib(&now);
+        if (meta != 0) { /* a new metadata chunk: fill below, measure again */
+            s0 = s;
+            run = got, at = now;
+            REQUIRE(run > 4096);
+            mix_fill_below(at);
+            fillers = mix_nheld;
+            s0.frames_free = stats_now().frames_free;
+            continue;
+        }
+        CHECKF(got == run && now == at,
+               "step %d (pad %zu, block %zu, frame %#llx): longest run %zu at %#llx, not %zu at %#llx", i,
+               pad, len, (unsigned long long)f, got, (unsigned long long)now, run, (unsigned long long)at);
+        CHECKF(memshim_check() == 0, "step %d", i);
+        compared++;
+    }
+    while (mix_nheld > 0)
+        memshim_frame_free(mix_held[--mix_nheld].phys);
+    struct memshim_stats s = stats_now();
+    CHECK(memshim_check() == 0);
+    CHECK(s.frames_free == start.frames_free - (s.heap_bytes_metadata - start.heap_bytes_metadata) / FRAME);
+    CHECKF(compared > 400 && beside > 300, "%d compared, the frame right after the heap's run %d times",
+           compared, beside);
+}

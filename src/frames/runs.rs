@@ -15,10 +15,23 @@
 //!   noted just before is not noted again); the queue is applied before
 //!   every search and when a word is noted into a full queue: each word
 //!   that differs from its noted value has its path climbed until a node
-//!   is unchanged. So a single-frame call costs a comparison and a store,
-//!   a frame taken and given back costs no climb, and the call that finds
-//!   the queue full at most [`QUEUE`] climbs — a bound, not a walk.
-//! * Range changes (`set_range`) rebuild the nodes above the range at once.
+//!   is unchanged (and the word that found the queue full has its path
+//!   climbed too: it is not queued). So a single-frame call costs a
+//!   comparison and a store, a frame taken and given back costs no climb,
+//!   and the call that finds the queue full at most [`QUEUE`] + 1 climbs —
+//!   a bound, not a walk.
+//! * Range changes (`set_range`) apply the queue, then rebuild the nodes
+//!   above the range at once.
+//! * Invariant: the tree shows every word that is not queued as it is,
+//!   and every queued word as its first entry records. Whatever changes
+//!   what the tree shows (a climb, a rebuild) therefore leaves the queue
+//!   empty. A climb or rebuild reads every word under the nodes it
+//!   touches as it is now, queued words included; an entry left behind
+//!   would record a value the tree no longer shows, and a later change
+//!   of that word back to it (not noted again when the word was the last
+//!   one noted) would look like no change at all: the index would keep
+//!   a free frame as taken, or a taken one as free (and hand it out
+//!   again), until something rebuilt those nodes.
 //!
 //! Alignment: a free run of at least `n + align - 1` frames always holds
 //! an aligned fit, one shorter than `n` never does; a subtree whose best
@@ -238,9 +251,32 @@ impl<W: AsRef<[u64]>> Bitmap<'_, W> {
         &self.r()[q + 1..q + 1 + 2 * n]
     }
 
-    /// Whether word `wi`'s path may be stale (it is in the queue).
-    fn is_noted(&self, wi: usize) -> bool {
-        self.queued().iter().step_by(2).any(|&e| e == wi as u64)
+    /// Word `wi` as the tree shows it: the value its first queue entry
+    /// records if it is queued (see the invariant in the module docs),
+    /// else the word itself.
+    fn shown(&self, wi: usize) -> u64 {
+        self.queued()
+            .chunks_exact(2)
+            .find(|e| e[0] == wi as u64)
+            .map_or(self.r()[wi], |e| e[1])
+    }
+
+    /// Node `j` of level `k` (at most [`STORED`]) computed from the words
+    /// as the tree shows them.
+    fn shown_run(&self, k: usize, j: u64) -> Run {
+        if k == 0 {
+            let wi = j as usize;
+            return if wi < self.s.len[0] {
+                Run::of_word(self.shown(wi))
+            } else {
+                Run::default()
+            };
+        }
+        let (l, r) = (
+            self.shown_run(k - 1, 2 * j),
+            self.shown_run(k - 1, 2 * j + 1),
+        );
+        Run::join(l, r, 32 << k)
     }
 
     /// The lowest `align`-aligned start (`align` a power of two, in
@@ -323,18 +359,21 @@ impl<W: AsRef<[u64]>> Bitmap<'_, W> {
     }
 
     /// Problems in the index: stored nodes that disagree with their
-    /// children (a node above a queued word may lag behind the free map),
-    /// and a queue that disagrees with its bits.
+    /// children (at level [`STORED`], with the words as the tree shows
+    /// them: a queued word as its first entry records, for a node above
+    /// it lags behind the free map until the queue is applied), and a
+    /// queue that disagrees with its bits.
     pub(super) fn run_problems(&self) -> usize {
         let s = self.s;
         let mut n = 0;
         for k in STORED..s.run_levels {
-            for j in 0..s.run_len[k] {
-                let words = (j << k)..((j + 1) << k).min(s.len[0]);
-                if k == STORED && words.clone().any(|wi| self.is_noted(wi)) {
-                    continue;
-                }
-                n += usize::from(self.run(k, j as u64) != self.joined(k, j as u64));
+            for j in 0..s.run_len[k] as u64 {
+                let want = if k == STORED {
+                    self.shown_run(k, j)
+                } else {
+                    self.joined(k, j)
+                };
+                n += usize::from(self.run(k, j) != want);
             }
         }
         if self.r()[s.queue] as usize > QUEUE {
@@ -378,9 +417,11 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
 
     /// Notes that word `wi` of the free map changed from `old` (single-frame
     /// calls, after the change). A word noted just before is not noted
-    /// again (single frames come in runs of calls on one word); one noted
-    /// earlier may be, which is harmless: applying an entry whose word
-    /// already matches the tree climbs no further than its first node.
+    /// again (single frames come in runs of calls on one word): by the
+    /// invariant in the module docs, its entry still records what the tree
+    /// shows of it. One noted earlier may be, which is harmless: applying
+    /// an entry whose word already matches the tree climbs no further than
+    /// its first node.
     #[inline(always)]
     pub(super) fn note(&mut self, wi: usize, old: u64) {
         let q = self.s.queue;
@@ -392,16 +433,23 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
     }
 
     #[inline(never)]
-    fn push(&mut self, wi: usize, old: u64, mut n: usize) {
+    fn push(&mut self, wi: usize, old: u64, n: usize) {
         let s = self.s;
         if s.run_levels <= STORED {
             return;
         }
         if n >= QUEUE {
-            // Full: apply what came before, not this word (its path still
-            // shows `old`, which its entry records).
+            // Full: apply it and climb from this word too, leaving the
+            // queue empty. Queuing this word with `old` instead would be
+            // wrong whenever a queued word shares its node at level
+            // [`STORED`] (or is this word): that climb reads this word as
+            // it is now, so the tree would show the change already while
+            // the entry recorded `old` as its view, and a change back to
+            // `old` (not noted: the word was the last one noted) would go
+            // unseen.
             self.apply_queue();
-            n = 0;
+            self.climb(STORED, (wi >> STORED) as u64);
+            return;
         }
         let at = s.queue + 1 + 2 * n;
         self.m()[at..at + 2].copy_from_slice(&[wi as u64, old]);
@@ -446,9 +494,14 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<'_, W> {
         }
     }
 
-    /// Rebuilds the index above frames `lo..hi` (lo < hi): level by level
-    /// while the range spans several nodes, then one climb.
+    /// Rebuilds the index above frames `lo..hi` (lo < hi): the queue
+    /// applied first (see the module docs; at most [`QUEUE`] climbs), then
+    /// level by level while the range spans several nodes, then one climb.
     pub(super) fn refresh_runs(&mut self, lo: u64, hi: u64) {
+        // The rebuild below reads queued words as they are now; their
+        // entries would then record a value the tree no longer shows (see
+        // the invariant in the module docs).
+        self.apply_queue();
         let s = self.s;
         let (a, b) = (lo / 64, (hi - 1) / 64);
         for k in STORED..s.run_levels {

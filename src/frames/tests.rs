@@ -1128,6 +1128,238 @@ fn after_random_use_every_frame_is_back_in_one_run() {
     }
 }
 
+#[test]
+fn a_range_change_beside_a_noted_single_frame_keeps_the_run_index_current() {
+    // The run index learns of single frames through its queue, which does
+    // not note a word again when it was the last one noted. A range change
+    // (free_contiguous, heap release, reserve) that did not apply the queue
+    // first rebuilt the index from the words as they stood, so a single
+    // frame taken, a range changed in the same 256 frames, and the frame
+    // given back left the word back at the value its entry recorded: the
+    // queue saw no change, and the index kept the frame taken (the whole
+    // region above 16 MiB was no longer one run, and check() found 1
+    // problem once the queue was applied).
+    let above = (16 * MIB / FRAME) as usize;
+    // Through free_contiguous: a run of 8 at 16 MiB + 256 KiB beside an
+    // all-free word at 16 MiB.
+    let ram = Ram::new(8 * MIB);
+    let mut fm = init_ranges(&ram, &[(0, 32 * MIB)]).unwrap();
+    let free0 = fm.counts().1;
+    let a = fm.alloc_contiguous(64, FRAME, 0).unwrap();
+    let r = fm.alloc_contiguous(8, FRAME, 0).unwrap();
+    assert_eq!((a, r), (16 * MIB, 16 * MIB + 64 * FRAME));
+    fm.free_contiguous(a, 64).unwrap();
+    let f = fm.alloc().unwrap();
+    assert_eq!(f, 16 * MIB, "a frame of a word that was all free");
+    fm.free_contiguous(r, 8).unwrap();
+    fm.free(f).unwrap();
+    assert_eq!(fm.check(), 0);
+    assert_eq!(fm.counts().1, free0);
+    assert_eq!(fm.alloc_contiguous(above, FRAME, 0), Some(16 * MIB));
+    assert_eq!(fm.check(), 0);
+    fm.free_contiguous(16 * MIB, above).unwrap();
+    assert_eq!(fm.check(), 0);
+
+    // Through reserve: a frame taken, a frame 100 above it reserved, the
+    // frame given back; runs of 100 and of the rest fit on either side.
+    let ram = Ram::new(8 * MIB);
+    let mut fm = init_ranges(&ram, &[(0, 32 * MIB)]).unwrap();
+    let f = fm.alloc().unwrap();
+    assert_eq!(f, 16 * MIB);
+    fm.reserve(f + 100 * FRAME, FRAME).unwrap();
+    fm.free(f).unwrap();
+    assert_eq!(fm.check(), 0);
+    assert_eq!(fm.alloc_contiguous(100, FRAME, 0), Some(16 * MIB));
+    let rest = above - 101;
+    assert_eq!(
+        fm.alloc_contiguous(rest, FRAME, 0),
+        Some(16 * MIB + 101 * FRAME)
+    );
+    assert_eq!(fm.check(), 0);
+}
+
+#[test]
+fn a_single_frame_noted_into_a_full_queue_keeps_the_run_index_current() {
+    // When a single-frame change finds the run index's queue full, the
+    // queue is applied and the word is queued with its value before the
+    // change. Applying climbs the 256-frame group of every queued word,
+    // reading the words there as they are now: a queued word in the new
+    // word's group made the index show the change already, while the new
+    // entry recorded the value before it. The next change to that word,
+    // back to that value, was not noted (the word was the last one noted)
+    // and looked like no change at all.
+    let ram = Ram::new(8 * MIB);
+    let base = 16 * MIB;
+
+    // A frame taken and given back: the index lost it. 512 frames above
+    // 16 MiB (words 64..71), all taken one by one; the queue settled; the
+    // last 63 frames of word 64, then the words 65..71 given back (8
+    // entries: the queue is full); frame 1 taken (it pushes) and given
+    // back (not noted).
+    let mut fm = init_ranges(&ram, &[(0, base + 512 * FRAME)]).unwrap();
+    for i in 0..512 {
+        assert_eq!(fm.alloc(), Some(base + i * FRAME));
+    }
+    let low = fm.alloc_contiguous(1, FRAME, 0).unwrap();
+    fm.free_contiguous(low, 1).unwrap();
+    for i in 1..512 {
+        fm.free(base + i * FRAME).unwrap();
+    }
+    let f = fm.alloc().unwrap();
+    assert_eq!(f, base + FRAME, "the lowest free frame above 16 MiB");
+    fm.free(f).unwrap();
+    assert_eq!(fm.check(), 0);
+    assert_eq!(fm.alloc_contiguous(511, FRAME, 0), Some(base + FRAME));
+    assert_eq!(fm.check(), 0);
+
+    // A frame given back and taken again: the index still showed it free,
+    // and a contiguous request handed it out a second time. 640 frames
+    // (words 64..74) taken; frame 1 given back and the queue settled; one
+    // frame of each of the words 65..72 given back (the queue is full);
+    // frame 0 given back (it pushes) and taken again (not noted).
+    let mut fm = init_ranges(&ram, &[(0, base + 640 * FRAME)]).unwrap();
+    for i in 0..640 {
+        assert_eq!(fm.alloc(), Some(base + i * FRAME));
+    }
+    fm.free(base + FRAME).unwrap();
+    let low = fm.alloc_contiguous(1, FRAME, 0).unwrap();
+    assert_eq!(low, base + FRAME, "the search settles the queue");
+    fm.free_contiguous(low, 1).unwrap();
+    for w in 1..=8 {
+        fm.free(base + w * 64 * FRAME).unwrap();
+    }
+    fm.free(base).unwrap();
+    assert_eq!(fm.alloc(), Some(base));
+    assert_eq!(fm.check(), 0);
+    let (_, free) = fm.counts();
+    assert_eq!(fm.alloc_contiguous(1, FRAME, 0), Some(base + FRAME));
+    assert_eq!(fm.counts().1, free - 1);
+    assert_eq!(fm.check(), 0);
+}
+
+/// The first longest free run at or above 16 MiB, from the free map frame
+/// by frame: (first frame, length).
+fn longest_free_above_16_mib(fm: &FrameManager) -> (u64, u64) {
+    let b = fm.table.as_ref().unwrap().view();
+    let (mut best, mut at, mut cur) = (0u64, 0u64, 0u64);
+    for f in HIGH..b.frames() {
+        cur = if b.is_free(f) { cur + 1 } else { 0 };
+        if cur > best {
+            (best, at) = (cur, f + 1 - cur);
+        }
+    }
+    (at, best)
+}
+
+/// A search for the longest free run above 16 MiB the map has finds it
+/// (and gives it back).
+fn assert_longest_run_found(fm: &mut FrameManager, what: &str) {
+    let (at, n) = longest_free_above_16_mib(fm);
+    if n == 0 {
+        return;
+    }
+    let got = fm.alloc_contiguous(n as usize, FRAME, 0);
+    assert_eq!(got, Some(at * FRAME), "{what}: {n} frames");
+    fm.free_contiguous(at * FRAME, n as usize).unwrap();
+}
+
+/// Searches of several lengths on a copy of the bitmap (the manager left
+/// as it is, queue and all) agree with a frame-by-frame search of the map.
+fn assert_index_agrees(fm: &FrameManager, what: &str) {
+    let t = fm.table.as_ref().unwrap();
+    let mut words = t.view().r().to_vec();
+    let mut b = Bitmap::new(&mut words[..], &t.shape);
+    let frames = b.frames();
+    let longest = longest_free_above_16_mib(fm).1;
+    for n in [1, 2, 7, 64, 200, longest.saturating_sub(1), longest] {
+        if n == 0 {
+            continue;
+        }
+        let got = b.find_run(n, 1, HIGH, frames);
+        let want = (HIGH..=frames.saturating_sub(n)).find(|&f| (f..f + n).all(|g| b.is_free(g)));
+        assert_eq!(got, want, "{what}: {n} frames");
+    }
+}
+
+#[test]
+fn after_local_use_with_range_frees_every_frame_is_back_in_one_run() {
+    // As `after_random_use_every_frame_is_back_in_one_run`, but shaped like
+    // a few CPUs working in a few 256-frame groups: frees mostly of what
+    // was taken last, runs given back between single frames of the same
+    // words, frees scattered enough to fill the run index's queue,
+    // reservations, and searches (which apply the queue) only now and
+    // then. check() after every step; every 200 steps a search for the
+    // longest free run the map has must find it.
+    for seed in [0x9e37_79b9_7f4a_7c15u64, 3, 0xfeed, 0x5151_5151, 99, 2024] {
+        let ram = Ram::new(8 * MIB);
+        let mut fm = init_ranges(&ram, &[(0, 24 * MIB)]).unwrap();
+        let mut seed = seed;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut reserved = 0u64;
+        let mut held: Vec<(u64, usize, bool)> = Vec::new();
+        for step in 0..6000 {
+            match rand() % 16 {
+                0..=5 => {
+                    if let Some(f) = fm.alloc() {
+                        held.push((f, 1, false));
+                    }
+                }
+                6..=7 => {
+                    let n = [2, 8, 8, 30, 64][(rand() % 5) as usize];
+                    let align = FRAME << (rand() % 4);
+                    let below = [0, 0, 20 * MIB][(rand() % 3) as usize];
+                    if let Some(p) = fm.alloc_contiguous(n, align, below) {
+                        held.push((p, n, true));
+                    }
+                }
+                8 if reserved < 16 => {
+                    let f = 16 * MIB + (rand() % (8 * MIB / FRAME)) * FRAME;
+                    if fm.reserve(f, FRAME).is_ok() {
+                        reserved += 1;
+                    }
+                }
+                _ if !held.is_empty() => {
+                    // Mostly one of the last few taken, now and then any.
+                    let i = if rand() % 8 == 0 {
+                        (rand() % held.len() as u64) as usize
+                    } else {
+                        held.len() - 1 - ((rand() % 4) as usize).min(held.len() - 1)
+                    };
+                    let (p, n, run) = held.remove(i);
+                    if run {
+                        fm.free_contiguous(p, n).unwrap();
+                    } else {
+                        fm.free(p).unwrap();
+                    }
+                }
+                _ => {}
+            }
+            assert_index_agrees(&fm, &format!("step {step}"));
+            assert_eq!(fm.check(), 0, "step {step}");
+            if step % 200 == 199 {
+                assert_longest_run_found(&mut fm, &format!("step {step}"));
+            }
+        }
+        for (p, n, run) in held.drain(..).rev() {
+            if run {
+                fm.free_contiguous(p, n).unwrap();
+            } else {
+                fm.free(p).unwrap();
+            }
+        }
+        assert_eq!(fm.check(), 0);
+        let (managed, free) = fm.counts();
+        assert_eq!(free, managed, "everything back");
+        assert_longest_run_found(&mut fm, "at the end");
+        assert_eq!(fm.check(), 0);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Misuse
 
