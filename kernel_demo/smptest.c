@@ -783,7 +783,7 @@ static bool check_start(void)
 
 /* Every CPU is asleep between runs, outside memshim: the moment to switch
    from the shared cache to one per CPU. A kernel normally registers its
-   CPUs once, before the first AP calls memshim (README). */
+   CPUs once, before the first AP calls memshim (docs/smp.md). */
 static bool check_register(void)
 {
     if (memshim_set_cpu_gs(ncpus, offsetof(struct cpu, number)) != 0)

@@ -13,6 +13,8 @@
 
 HEAP_RUNNER := target/bench-heap/heap-runner
 # The C-ABI wrappers, bench/shims/<name>: target/release/libbench_<name>.so.
+# Built by a cargo call of their own: `--bin` would limit every package
+# named with it to that binary, and the wrappers would never be built.
 BENCH_SHIMS := talc rlsf lla buddy dlmalloc
 BENCH_HEAP_ARGS ?=
 
@@ -26,7 +28,8 @@ bench-heap-tools:
 	@scripts/ensure-tools.sh heap-bench
 
 bench-heap: bench-heap-tools host-lib $(HEAP_RUNNER)
-	$(CARGO) build --release $(addprefix -p bench-shim-,$(BENCH_SHIMS)) -p memshim-bench --bin bench-heap
+	$(CARGO) build --release $(addprefix -p bench-shim-,$(BENCH_SHIMS))
+	$(CARGO) build --release -p memshim-bench --bin bench-heap
 	target/release/bench-heap $(BENCH_HEAP_ARGS)
 
 BENCH_STEPS += bench-heap

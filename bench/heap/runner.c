@@ -1,6 +1,6 @@
 /* heap-runner: runs one heap workload against one allocator, in its own
  * process, and prints one line of results. bench-heap (bench/src/bin/heap.rs)
- * starts it once per measurement; see the README's heap benchmark section.
+ * starts it once per measurement; see docs/benchmarks.md, "Heap".
  *
  *   heap-runner ALLOCATOR MODE WORKLOAD SCALE
  *
