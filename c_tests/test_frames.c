@@ -787,11 +787,12 @@ static size_t mix_longest_above_16_mib(uint64_t *at)
     return lo;
 }
 
-TEST(frames_and_heap_mixed_use_all_given_back)
+/* Maps MIX_RAM bytes to play RAM and starts the frame manager on 0..usable. */
+static int mix_init(uint64_t usable)
 {
-    MEMSHIM_ONLY();
     void *m = mmap(NULL, MIX_RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    REQUIRE(m != MAP_FAILED);
+    if (m == MAP_FAILED)
+        return -1;
     mix_ram = (unsigned char *)m;
     struct memshim_boot_config c = {
         .kernel_start = KERNEL_START,
@@ -799,8 +800,14 @@ TEST(frames_and_heap_mixed_use_all_given_back)
         .phys_offset = (uint64_t)(uintptr_t)mix_ram,
         .phys_limit = MIX_RAM,
     };
-    struct memshim_range r = {0, MIX_TOP};
-    REQUIRE(memshim_frames_init(&r, 1, &c) == 0);
+    struct memshim_range r = {0, usable};
+    return memshim_frames_init(&r, 1, &c);
+}
+
+TEST(frames_and_heap_mixed_use_all_given_back)
+{
+    MEMSHIM_ONLY();
+    REQUIRE(mix_init(MIX_TOP) == 0);
     /* With nothing else in use yet, a run from the first free frame above
        16 MiB (after the bitmap) to the top of RAM. */
     uint64_t at0;
@@ -873,17 +880,7 @@ static void mix_fill_below(uint64_t at)
 TEST(heap_runs_given_back_beside_single_frames_leave_one_run)
 {
     MEMSHIM_ONLY();
-    void *m = mmap(NULL, MIX_RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    REQUIRE(m != MAP_FAILED);
-    mix_ram = (unsigned char *)m;
-    struct memshim_boot_config c = {
-        .kernel_start = KERNEL_START,
-        .kernel_end = KERNEL_END,
-        .phys_offset = (uint64_t)(uintptr_t)mix_ram,
-        .phys_limit = MIX_RAM,
-    };
-    struct memshim_range r = {0, MIX_RAM};
-    REQUIRE(memshim_frames_init(&r, 1, &c) == 0);
+    REQUIRE(mix_init(MIX_RAM) == 0);
     struct memshim_stats start = stats_now();
     free(malloc(2 * MiB));
     memshim_trim();

@@ -275,6 +275,16 @@ fn bitmap_of(fm: &FrameManager) -> (u64, u64) {
     (t.phys, t.phys + t.shape.bytes())
 }
 
+/// A xorshift64 generator: the tests' deterministic randomness.
+fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 /// Takes every frame; returns them in order of allocation.
 fn drain(fm: &mut FrameManager) -> Vec<u64> {
     std::iter::from_fn(|| fm.alloc()).collect()
@@ -1019,13 +1029,7 @@ fn contiguous_alignment_below_and_exhaustion() {
 fn contiguous_matches_a_brute_force_search() {
     let ram = Ram::new(8 * MIB);
     let mut fm = init_ranges(&ram, &[(0, 40 * MIB)]).unwrap();
-    let mut seed = 0x1234_5678u64;
-    let mut rand = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rand = xorshift(0x1234_5678u64);
     let all = drain(&mut fm);
     for &f in &all {
         if rand() % 3 != 0 {
@@ -1074,13 +1078,7 @@ fn after_random_use_every_frame_is_back_in_one_run() {
         let ram = Ram::new(8 * MIB);
         let mut fm = init_ranges(&ram, &[(0, 64 * MIB)]).unwrap();
         let free0 = fm.counts().1;
-        let mut seed = seed;
-        let mut rand = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rand = xorshift(seed);
         // (address, frames, taken as a run)
         let mut held: Vec<(u64, usize, bool)> = Vec::new();
         for step in 0..20_000 {
@@ -1293,13 +1291,7 @@ fn after_local_use_with_range_frees_every_frame_is_back_in_one_run() {
     for seed in [0x9e37_79b9_7f4a_7c15u64, 3, 0xfeed, 0x5151_5151, 99, 2024] {
         let ram = Ram::new(8 * MIB);
         let mut fm = init_ranges(&ram, &[(0, 24 * MIB)]).unwrap();
-        let mut seed = seed;
-        let mut rand = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rand = xorshift(seed);
         let mut reserved = 0u64;
         let mut held: Vec<(u64, usize, bool)> = Vec::new();
         for step in 0..6000 {
