@@ -353,7 +353,7 @@ pub fn drain_pending<B: Backend>(b: &B, c: &Cache) {
     let mut s = slab::take_pending(&c.pending);
     while !s.is_null() {
         // SAFETY: slabs on a pending stack are live descriptors (a slab is
-        // never destroyed while `notified` is set).
+        // never destroyed while `NOTIFIED` is set).
         let slab = unsafe { &*s };
         let next = slab.pending_next.load(Acquire);
         if ptr::eq(slab.owner.load(Acquire), c) {
@@ -403,7 +403,7 @@ pub enum FastFree {
     /// Freed; nothing more to do.
     Done,
     /// Nothing done yet: object `.1` of slab `.0` has marks to look at (see
-    /// [`Slab::free_mine`]); the caller frees it with [`marked`].
+    /// `Slab::free_mine`); the caller frees it with [`marked`].
     Marked(*mut Slab, usize),
     /// Nothing done: the caller takes [`free`].
     Slow,
@@ -522,7 +522,7 @@ pub fn free_remote(shared: &Shared, s: &Slab, w: usize, bit: u64) -> Result<(), 
         let owner = s.owner.load(Acquire);
         // SAFETY: caches are never freed; a null owner means the heap's stack.
         let stack = unsafe { owner.as_ref() }.map_or(&shared.pending, |o| &o.pending);
-        // SAFETY: this call set `notified`, so the slab is on no stack.
+        // SAFETY: this call set `NOTIFIED`, so the slab is on no stack.
         unsafe { slab::push_pending(stack, ptr::from_ref(s).cast_mut()) };
     }
     Ok(())

@@ -765,7 +765,7 @@ impl Heap {
         } else {
             slab.clear_notified();
             if slab.remote_count() > 0 && slab.notify() {
-                // SAFETY: caches are never freed; this call set `notified`.
+                // SAFETY: caches are never freed; this call set `NOTIFIED`.
                 unsafe { slab::push_pending(&(*owner).pending, s) };
             }
         }
@@ -823,7 +823,7 @@ impl Heap {
             let next = unsafe { (*p).pending_next.load(Acquire) };
             // SAFETY: as above.
             if ptr::eq(unsafe { (*p).owner.load(Acquire) }, c) {
-                // SAFETY: as above; popped, so this call may clear `notified`.
+                // SAFETY: as above; popped, so this call may clear `NOTIFIED`.
                 unsafe { (*p).clear_notified() };
             } else {
                 self.reroute(src, p);

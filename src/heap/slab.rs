@@ -90,7 +90,7 @@ pub struct Slab {
 
     // -- line 2: what other threads write.
     /// Objects freed by non-owners, not yet merged into `free`: none while
-    /// `notified` is clear (outside the owner's own merge).
+    /// `NOTIFIED` is clear (outside the owner's own merge).
     pub remote: [AtomicU64; WORDS],
     /// Link of the pending stack.
     pub pending_next: AtomicPtr<Slab>,
@@ -122,7 +122,7 @@ fn word_bit(idx: usize) -> (usize, u64) {
 pub(crate) const NOTIFIED: u16 = 1;
 /// `marks`: where the watch bits start.
 const WATCH_SHIFT: u32 = 8;
-/// Watch: the owner wants to know when `used` reaches 0.
+/// Watch: the owner wants to know when the slab becomes empty.
 pub(crate) const WATCH_EMPTY: u16 = 1 << WATCH_SHIFT;
 /// Watch: the owner wants to know of the first free (the slab was full).
 pub(crate) const WATCH_FULL: u16 = 2 << WATCH_SHIFT;
@@ -451,12 +451,12 @@ impl Slab {
         }
         // Written only when it changes: the owner's line stays clean. (All
         // SeqCst with the merge's clear and its look at the words: a free
-        // the merge did not see then sees `notified` clear, and sets it.)
+        // the merge did not see then sees `NOTIFIED` clear, and sets it.)
         Ok(!self.notified(SeqCst) && self.notify())
     }
 
     /// Merges remote frees into `free` after taking the slab off a pending
-    /// stack (the popper only: it clears `notified`). Returns how many
+    /// stack (the popper only: it clears `NOTIFIED`). Returns how many
     /// objects it merged and the address of one it dropped as a double free
     /// (an object freed remotely that was free already), if any.
     pub fn merge_remote(&self) -> (u32, Option<usize>) {
@@ -466,7 +466,7 @@ impl Slab {
         self.merge_words()
     }
 
-    /// Merges remote frees into `free` without touching `notified` (the
+    /// Merges remote frees into `free` without touching `NOTIFIED` (the
     /// slab may still be on a stack; its popper settles it later).
     pub fn merge_words(&self) -> (u32, Option<usize>) {
         let (mut merged, mut dup_at) = (0, None);
@@ -552,7 +552,7 @@ impl Slab {
 /// Pushes `s` onto a pending stack (any thread).
 ///
 /// # Safety
-/// `s` is a live descriptor whose `notified` this caller set from 0 to 1.
+/// `s` is a live descriptor whose `NOTIFIED` this caller set from 0 to 1.
 pub unsafe fn push_pending(stack: &AtomicPtr<Slab>, s: *mut Slab) {
     let mut head = stack.load(Relaxed);
     loop {
