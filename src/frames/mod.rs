@@ -490,11 +490,14 @@ impl FrameManager {
         }
     }
 
-    /// Gives back a span `heap_grow` returned; `false` (and nothing
-    /// changes) if it is not a run of allocated frames below the limit.
+    /// Gives back a span `heap_grow` returned, or the end of one (the heap
+    /// keeps a span's first pages for good when they became its metadata);
+    /// `false` (and nothing changes) if it is not allocated frames below
+    /// the limit ending where their run ends.
     ///
     /// # Safety
-    /// The span must have come from `heap_grow` and be unused.
+    /// The span must have come from `heap_grow` (or be its end) and be
+    /// unused.
     pub unsafe fn heap_release(&mut self, base: NonNull<u8>, len: usize) -> bool {
         let phys = (base.as_ptr() as u64).checked_sub(self.phys.offset);
         let fits = |p: u64| {
@@ -506,7 +509,24 @@ impl FrameManager {
         let Some(p) = phys.filter(|&p| fits(p)) else {
             return false;
         };
-        self.free_contiguous(p, len / FRAME as usize).is_ok()
+        let count = len / FRAME as usize;
+        let Some(t) = self.table.as_mut() else {
+            return false;
+        };
+        let mut b = t.view_mut();
+        let (lo, hi) = (p / FRAME, p / FRAME + count as u64);
+        if hi > b.frames() {
+            return false;
+        }
+        // The end of a run: its front stays allocated, a run of its own.
+        if b.continues(lo)
+            && b.first_free(lo, hi).is_none()
+            && b.first_reserved(lo, hi).is_none()
+            && !(hi < b.frames() && b.continues(hi))
+        {
+            b.set_run(lo, lo + 1, false);
+        }
+        self.free_contiguous(p, count).is_ok()
     }
 
     /// The virtual address of physical `phys` when memshim can reach it

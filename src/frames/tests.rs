@@ -1553,6 +1553,31 @@ fn heap_grows_below_phys_limit_and_gives_back() {
 }
 
 #[test]
+fn heap_release_takes_the_end_of_a_heap_run() {
+    // The heap keeps a span's first pages for good when its metadata had
+    // to go there (no other memory for it); the rest must still go back.
+    let ram = Ram::new(8 * MIB);
+    let mut fm = init_ranges(&ram, &[(0, 8 * MIB)]).unwrap();
+    let free0 = fm.counts().1;
+    let (p, len) = fm.heap_grow(8 * FRAME as usize).unwrap();
+    let f = FRAME as usize;
+    // SAFETY: `p..p+len` came from heap_grow; the tail is unused.
+    unsafe {
+        // Not a range whose end is inside the run.
+        assert!(!fm.heap_release(p.byte_add(2 * f), len - 3 * f));
+        assert_eq!(fm.counts().1, free0 - 8);
+        assert!(fm.heap_release(p.byte_add(2 * f), len - 2 * f));
+    }
+    assert_eq!(fm.counts().1, free0 - 2);
+    assert_eq!(fm.check(), 0);
+    // The front is a run of its own: freed whole, it goes back too.
+    let phys = p.as_ptr() as u64 - ram.ptr as u64;
+    assert!(fm.free_contiguous(phys, 2).is_ok());
+    assert_eq!(fm.counts().1, free0);
+    assert_eq!(fm.check(), 0);
+}
+
+#[test]
 fn dump_reports_state() {
     let ram = Ram::new(8 * MIB);
     let mut text = String::new();
