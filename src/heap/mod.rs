@@ -472,11 +472,44 @@ impl Heap {
         }
     }
 
+    /// Grows the heap by a span for one block (`bsize` bytes aligned to
+    /// `align`, TLSF search size `search`; `internal`: a slab's) and carves
+    /// it there. When the new span cannot hold the block — its front became
+    /// metadata, no page source having room for that — the span is filed
+    /// like any emptied one (kept for reuse, or given back) and growth is
+    /// tried once more, asking for that much more.
+    fn grow_for(
+        &mut self,
+        mut search: usize,
+        bsize: usize,
+        align: usize,
+        internal: bool,
+        dedicated: bool,
+        src: &mut dyn Source,
+    ) -> Option<*mut tlsf::Header> {
+        for _ in 0..2 {
+            let s = self.grow(search, dedicated, src)?;
+            let map = self.map();
+            // SAFETY: a span just made, whose one block is free.
+            if let Some(b) = unsafe { self.tlsf.alloc_in(map, &*s, bsize, align, internal) } {
+                return Some(b);
+            }
+            // SAFETY: a live record, holding one free block.
+            let front = unsafe {
+                (*s).dedicated = false;
+                (*s).base - (*s).claim
+            };
+            self.span_emptied(s, src);
+            search = search.checked_add(front.max(PAGE))?;
+        }
+        None
+    }
+
     /// After a free left span `s` one free block: keep it or give it back.
     fn span_emptied(&mut self, s: *mut Span, src: &mut dyn Source) {
         // SAFETY: `s` is a live record.
         let span = unsafe { &*s };
-        if !span.kind.returnable() {
+        if !span.returnable() {
             return;
         }
         if span.dedicated {
@@ -622,10 +655,7 @@ impl Heap {
             Some(b) => b,
             None => {
                 let search = Tlsf::search_size(bsize, PAGE).unwrap_or(usize::MAX);
-                let grown = self.grow(search, false, src);
-                // SAFETY: a span just made, whose one block is free.
-                match grown.and_then(|s| unsafe { self.tlsf.alloc_in(map, &*s, bsize, PAGE, true) })
-                {
+                match self.grow_for(search, bsize, PAGE, true, false, src) {
                     Some(b) => b,
                     None => return ptr::null_mut(),
                 }
@@ -639,8 +669,10 @@ impl Heap {
                 // SAFETY: the internal block just carved, unused; freed
                 // only once it and its neighbours check out.
                 unsafe {
-                    if self.tlsf.validate_internal(map, b, &*span, bsize).is_ok() {
-                        self.tlsf.free(b, &*span);
+                    if self.tlsf.validate_internal(map, b, &*span, bsize).is_ok()
+                        && self.tlsf.free(b, &*span)
+                    {
+                        self.span_emptied(span, src);
                     }
                 }
             }
@@ -1026,11 +1058,7 @@ impl Heap {
         } else {
             match self.tlsf.alloc(map, bsize, align, false) {
                 Some(b) => b,
-                None => {
-                    let s = self.grow(search, false, src)?;
-                    // SAFETY: a span just made, whose one block is free.
-                    unsafe { self.tlsf.alloc_in(map, &*s, bsize, align, false) }?
-                }
+                None => self.grow_for(search, bsize, align, false, false, src)?,
             }
         };
         self.slabs.allocs += 1;
@@ -1055,7 +1083,7 @@ impl Heap {
             let span = spans::span_ptr(map, b.addr())?;
             // SAFETY: `b` was just carved in `span`, a live record.
             unsafe {
-                if !(*span).kind.returnable() {
+                if !(*span).returnable() {
                     return Some(b);
                 }
                 // In a span that could go back: undo, and try a span of its own.
@@ -1072,9 +1100,8 @@ impl Heap {
                 }
             }
         }
-        if let Some(s) = self.grow(search, true, src) {
-            // SAFETY: a span just made, whose one block is free.
-            return unsafe { self.tlsf.alloc_in(map, &*s, bsize, align, false) };
+        if let Some(b) = self.grow_for(search, bsize, align, false, true, src) {
+            return Some(b);
         }
         self.tlsf.alloc(map, bsize, align, false)
     }

@@ -40,6 +40,14 @@ pub struct Span {
 const _: () = assert!(core::mem::size_of::<Span>() <= 64);
 
 impl Span {
+    /// Whether the span goes back to its source when wholly free. One whose
+    /// front pages became metadata gives back only its end, which mmap and
+    /// the frame manager take but page hooks (`free_pages` takes exactly a
+    /// run `alloc_pages` returned) do not: such a span stays.
+    pub fn returnable(&self) -> bool {
+        self.kind.returnable() && (self.claim == self.base || self.kind != SpanKind::PageHooks)
+    }
+
     /// End (exclusive).
     #[inline]
     pub fn end(&self) -> usize {

@@ -60,10 +60,22 @@ impl Source for TestSource {
     }
 
     unsafe fn shrink(&mut self, base: NonNull<u8>, len: usize, _kind: SpanKind) -> bool {
+        let (a, end) = (base.as_ptr().addr(), base.as_ptr().addr() + len);
+        // The end of a span whose front pages the heap keeps as metadata
+        // (as mmap and the frame manager take it): the front stays out.
+        if let Some(o) = self
+            .outstanding
+            .iter_mut()
+            .find(|s| s.0 < a && s.0 + s.1 == end)
+        {
+            o.1 = a - o.0;
+            self.shrinks += 1;
+            return true;
+        }
         let i = self
             .outstanding
             .iter()
-            .position(|s| *s == (base.as_ptr().addr(), len))
+            .position(|s| *s == (a, len))
             .expect("unknown span");
         self.outstanding.swap_remove(i);
         self.shrinks += 1;
@@ -815,6 +827,40 @@ fn growth_from_a_source_and_everything_goes_back() {
     assert_eq!((st.mapped, st.slabs, st.live), (0, 0, 0));
     // Only metadata chunks stay with the heap.
     assert_eq!(h.outstanding(), h.with(|heap, _| heap.meta.chunks));
+}
+
+#[test]
+fn a_span_whose_front_became_metadata_is_not_lost() {
+    // The source has room for the span but not for separate metadata, so
+    // the span's front becomes metadata and the block no longer fits in
+    // it: that span is filed as emptied (kept, given back under pressure)
+    // and growth tries again for the room the metadata took.
+    let h = TestHeap::new(TestSource {
+        limit: Some(256 << 10),
+        ..Default::default()
+    });
+    let held = |h: &TestHeap| {
+        h.with(|_, _| ());
+        let g = h.inner.lock().unwrap();
+        g.1.outstanding.iter().map(|s| s.1).sum::<usize>()
+    };
+    let n = 200 << 10;
+    let p = h.alloc(None, n, 16);
+    assert!(!p.is_null());
+    // SAFETY: `n` bytes just allocated.
+    unsafe { ptr::write_bytes(p, 0x5a, n) };
+    assert_eq!(h.check(), 0);
+    h.free(None, p).unwrap();
+    h.trim();
+    // Everything but metadata went back.
+    let meta = h.stats().metadata;
+    assert!(
+        held(&h) <= meta,
+        "{} bytes held, {meta} of metadata",
+        held(&h)
+    );
+    assert_eq!(h.stats().mapped, 0);
+    assert_eq!((h.check(), h.fault()), (0, None));
 }
 
 #[test]

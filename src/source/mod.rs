@@ -58,12 +58,14 @@ pub trait Source {
     /// [`PAGE`]), page-aligned, or `None` when no memory is left.
     fn grow(&mut self, min: usize) -> Option<(NonNull<u8>, usize, SpanKind)>;
 
-    /// Takes back a span that `grow` returned with this `kind`. Returns
+    /// Takes back a span that `grow` returned with this `kind`, or the end
+    /// of one (the heap keeps a span's first pages for good when they
+    /// became its metadata; never for [`SpanKind::PageHooks`]). Returns
     /// `false` if the span cannot be given back (the heap then keeps it).
     ///
     /// # Safety
     /// `base`/`len`/`kind` must describe exactly one span obtained from
-    /// `grow` on this source and no longer used by anyone.
+    /// `grow` on this source, or its end, and no longer used by anyone.
     unsafe fn shrink(&mut self, base: NonNull<u8>, len: usize, kind: SpanKind) -> bool;
 }
 
