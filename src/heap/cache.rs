@@ -476,8 +476,8 @@ pub unsafe fn marked<B: Backend>(b: &B, c: &Cache, s: *mut Slab, idx: usize) -> 
             return Err(fault(SlabFault::DoubleFree, a));
         }
         Freed::Watched => {
-            let hinted = !slab.is_empty()
-                && slab.place.load(Relaxed) == place::FULL
+            let hinted = slab.place.load(Relaxed) == place::FULL
+                && !slab.is_empty()
                 && c.hints.get(slab.class()).is_some_and(|h| h.push(s, idx));
             if !hinted {
                 settle(b, c, s);

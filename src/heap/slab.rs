@@ -356,11 +356,7 @@ impl Slab {
             return Err(SlabFault::DoubleFree);
         }
         self.free[w].store(f | bit, Relaxed);
-        let watch = self.marks.load(Relaxed) & !NOTIFIED;
-        Ok(
-            watch != 0
-                && (watch & WATCH_FULL != 0 || self.word_full(w, f | bit) && self.is_empty()),
-        )
+        Ok(self.owner_must_hear(self.marks.load(Relaxed), w, f | bit))
     }
 
     /// [`Slab::free_local`] for the fast path, by object index.
@@ -408,8 +404,7 @@ impl Slab {
         }
         let now = f | 1 << n;
         self.free[w].store(now, Relaxed);
-        let watch = marks & !NOTIFIED;
-        if watch != 0 && (watch & WATCH_FULL != 0 || self.word_full(w, now) && self.is_empty()) {
+        if self.owner_must_hear(marks, w, now) {
             Freed::Watched
         } else {
             Freed::Quiet
@@ -527,6 +522,15 @@ impl Slab {
     /// Clears [`NOTIFIED`] (its popper, or the owner merging).
     pub fn clear_notified(&self) {
         self.marks.fetch_and(!NOTIFIED, SeqCst);
+    }
+
+    /// After a free left free word `w` at `now`: whether the watch in
+    /// `marks` asks the owner to hear of it (the slab was full, or is empty
+    /// now).
+    #[inline(always)]
+    fn owner_must_hear(&self, marks: u16, w: usize, now: u64) -> bool {
+        let watch = marks & !NOTIFIED;
+        watch != 0 && (watch & WATCH_FULL != 0 || self.word_full(w, now) && self.is_empty())
     }
 
     /// Whether every object is free (owner's view: objects freed remotely
